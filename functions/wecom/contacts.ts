@@ -1,0 +1,56 @@
+/**
+ * The WeCom contacts port: what the sync needs from WeCom. Implemented by `api.ts` over
+ * HTTPS (and, in tests and the local stack, pointed at the loopback WeCom simulator).
+ * Values are WeCom's raw shapes; normalization happens in `sync/normalize.ts`.
+ */
+
+/** WeCom `user/get` response fields we use. Absent = WeCom did not give it (unknown). */
+export interface WecomUser {
+  userid: string;
+  name?: string;
+  mobile?: string;
+  telephone?: string;
+  email?: string;
+  biz_mail?: string;
+  position?: string;
+  department?: number[];
+  main_department?: number;
+  /** 1 enabled, 0 disabled. */
+  enable?: number;
+  /** 1 active, 2 disabled, 4 not yet active, 5 left. */
+  status?: number;
+  address?: string;
+  extattr?: { attrs?: Array<{ type?: number; name: string; value?: string; text?: { value: string } }> };
+}
+
+export interface WecomDepartment {
+  id: number;
+  name: string;
+  parentid: number;
+  order?: number;
+}
+
+export interface WecomContacts {
+  /** undefined when the user does not exist (errcode 60111). */
+  getUser(userid: string): Promise<WecomUser | undefined>;
+  /** All userids (user/list_id, paged internally). */
+  listUserIds(): Promise<string[]>;
+  listDepartments(): Promise<WecomDepartment[]>;
+  updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>): Promise<void>;
+  /** Deleting a user that does not exist (60111) is a success. */
+  deleteUser(userid: string): Promise<void>;
+  /** Add users to a tag (the onboarding gate's optional "provisioned" tag). */
+  addTagUsers?(tagId: number, userids: string[]): Promise<void>;
+}
+
+export class WecomApiError extends Error {
+  constructor(
+    message: string,
+    readonly errcode: number,
+    readonly retryable: boolean,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = 'WecomApiError';
+  }
+}
