@@ -24,3 +24,11 @@ export interface WorkQueue {
   /** Enqueue messages; FIFO group = message.subject, dedupe id derived from eventId + subject. */
   enqueue(messages: SyncMessage[]): Promise<void>;
 }
+
+/**
+ * Where the worker parks a message it will not retry (permanent error, or retries
+ * exhausted), WITH the reason, so nothing is dropped silently and an operator can redrive.
+ */
+export interface DeadLetterSink {
+  park(message: SyncMessage, reason: string): Promise<void>;
+}

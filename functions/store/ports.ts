@@ -45,6 +45,13 @@ export interface StateRecord {
   fields: Record<string, unknown>;
   /** Sensitive fields: ciphertext + keyed hash, never clear text. */
   sensitive: Record<string, SealedValue>;
+  /**
+   * Which side's action put the pair in a disabled state: 'wecom' (member deleted/disabled in
+   * WeCom, so we disabled the mailbox) or 'mailbox' (mailbox offboarded, so we disabled the
+   * member) or 'gate' (onboarding gate holds the member until the mailbox exists). Lets the
+   * worker tell its own echoes and a rehire apart from a new offboarding.
+   */
+  disabledBy?: 'wecom' | 'mailbox' | 'gate';
   /** Offboarding: when the mailbox was seen offboarded, and when the WeCom member may be deleted. */
   offboardedAt?: string;
   deleteAfter?: string;
