@@ -1,0 +1,137 @@
+/**
+ * The WeCom callback receiver: one URL, GET to verify it, POST to deliver events.
+ *
+ * POST: size cap → parse envelope → signature → replay window → decrypt → parse + validate
+ * → inbox (dedupe on SHA-256 of the decrypted message) → enqueue one message per subject →
+ * markEnqueued → 'success'. It never calls WeCom or the mailbox (answer fast, work later).
+ *
+ * Every rejection is a short generic 4xx and writes nothing; every crypto failure is the
+ * same answer (no oracle). A failure to persist or enqueue is a 5xx so WeCom retries; the
+ * inbox item then says 'pending' and the retry enqueues again (the queue's dedupe id
+ * absorbs a double send). Logs carry the event kind and a hash prefix only.
+ */
+import { createHash } from 'node:crypto';
+import type { HttpRequest, HttpResponse } from '../handlers/http';
+import { text } from '../handlers/http';
+import { log } from '../log';
+import type { SyncMessage, WorkQueue } from '../queue/messages';
+import type { Inbox } from '../store/ports';
+import { CallbackRejected, decryptMessage, verifySignature, type CallbackKeys } from './crypto';
+import { parseEnvelope, parseEvent, subjectsOf } from './events';
+
+export interface CallbackReceiverDeps {
+  keys: CallbackKeys;
+  inbox: Inbox;
+  queue: WorkQueue;
+  now?: () => Date;
+  /** Accepted clock skew of `timestamp`, both directions. Default 600 s. */
+  replayWindowSeconds?: number;
+  /** Bodies above this many bytes are refused before parsing. Default 64 KiB. */
+  maxBodyBytes?: number;
+}
+
+const REJECT: Record<CallbackRejected['reason'], HttpResponse> = {
+  invalid: text(403, 'invalid signature or payload'),
+  stale: text(403, 'stale'),
+  malformed: text(400, 'malformed'),
+  'too-large': text(413, 'too large'),
+};
+
+const TIMESTAMP = /^[0-9]{1,12}$/;
+const NONCE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function createCallbackReceiver(deps: CallbackReceiverDeps): (req: HttpRequest) => Promise<HttpResponse> {
+  const now = deps.now ?? (() => new Date());
+  const windowMs = (deps.replayWindowSeconds ?? 600) * 1000;
+  const maxBytes = deps.maxBodyBytes ?? 64 * 1024;
+  const { keys } = deps;
+
+  /** Signature over `encrypt`, then freshness; the order means unauthenticated callers learn nothing about the clock. */
+  function authenticate(q: HttpRequest['query'], encrypt: string): void {
+    const { msg_signature: sig, timestamp, nonce } = q;
+    if (!timestamp || !TIMESTAMP.test(timestamp) || !nonce || !NONCE.test(nonce)) throw new CallbackRejected('invalid');
+    if (!verifySignature(keys.token, timestamp, nonce, encrypt, sig)) throw new CallbackRejected('invalid');
+    if (Math.abs(now().getTime() - Number(timestamp) * 1000) > windowMs) throw new CallbackRejected('stale');
+  }
+
+  function verifyUrl(req: HttpRequest): HttpResponse {
+    // API Gateway has URL-decoded the query: a '+' in the base64 echostr became a space.
+    const echostr = (req.query.echostr ?? '').replace(/ /g, '+');
+    if (!echostr) throw new CallbackRejected('malformed');
+    authenticate(req.query, echostr);
+    const plain = decryptMessage(echostr, keys);
+    log.info('wecom callback url verified');
+    // The bare plaintext: WeCom compares byte for byte (no quotes, BOM, newline).
+    return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: plain };
+  }
+
+  async function deliver(req: HttpRequest): Promise<HttpResponse> {
+    const body = req.body ?? '';
+    // Cap before parsing; string length is a lower bound of the byte length, so check it first.
+    if (body.length > maxBytes || Buffer.byteLength(body, 'utf8') > maxBytes) throw new CallbackRejected('too-large');
+    const { encrypt } = parseEnvelope(body);
+    authenticate(req.query, encrypt);
+    const plain = decryptMessage(encrypt, keys);
+    const event = parseEvent(plain);
+    const id = createHash('sha256').update(plain, 'utf8').digest('hex');
+    const subjects = subjectsOf(event);
+    const receivedAt = now().toISOString();
+    const disposition = subjects.length > 0 ? 'accepted' : 'ignored';
+    const ref = { kind: event.kind, event: id.slice(0, 12) };
+
+    let state: 'new' | 'pending' | 'duplicate';
+    try {
+      state = await deps.inbox.record({ id, source: 'wecom', kind: event.kind, subjects, disposition, receivedAt });
+    } catch (err) {
+      log.error('wecom callback: inbox write failed', { ...ref, error: errName(err) });
+      return text(500, 'retry');
+    }
+    if (state === 'duplicate') {
+      log.info('wecom callback duplicate', ref);
+      return text(200, 'success');
+    }
+    try {
+      if (subjects.length > 0) {
+        const hint = event.change?.changeType;
+        const messages: SyncMessage[] = subjects.map((subject) => ({
+          v: 1,
+          subject,
+          source: 'wecom',
+          eventId: id,
+          ...(hint ? { hint } : {}),
+          operator: 'wecom-callback',
+          receivedAt,
+        }));
+        await deps.queue.enqueue(messages);
+      }
+      await deps.inbox.markEnqueued(id);
+    } catch (err) {
+      // The inbox item stays 'pending': WeCom's retry records 'pending' and enqueues again.
+      log.error('wecom callback: enqueue failed', { ...ref, error: errName(err) });
+      return text(503, 'retry');
+    }
+    log.info('wecom callback accepted', { ...ref, disposition, subjects: subjects.length, retry: state === 'pending' });
+    return text(200, 'success');
+  }
+
+  return async (req) => {
+    try {
+      const method = req.method.toUpperCase();
+      if (method === 'GET') return verifyUrl(req);
+      if (method === 'POST') return await deliver(req);
+      return text(405, 'method not allowed');
+    } catch (err) {
+      if (err instanceof CallbackRejected) {
+        log.warn('wecom callback rejected', { reason: err.reason, method: req.method });
+        return REJECT[err.reason];
+      }
+      log.error('wecom callback failed', { error: errName(err) });
+      return text(500, 'error');
+    }
+  };
+}
+
+/** Only the error's class name: messages may carry ids or payload fragments. */
+function errName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}

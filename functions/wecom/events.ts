@@ -1,0 +1,200 @@
+/**
+ * Parsing and validation of WeCom callback XML: the outer envelope (which carries only the
+ * `Encrypt` value) and the decrypted inner event. Both parses run with entity processing
+ * OFF, and any DOCTYPE / ENTITY declaration is refused before the parser sees it, so XXE
+ * and entity-expansion bombs cannot get in.
+ *
+ * Recent WeCom apps receive no sensitive fields: an event is only a signal naming who
+ * changed. `subjectsOf` turns it into the subjects the worker must re-read (level-driven).
+ */
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { z } from 'zod';
+import { partySubject, userSubject, type Subject } from '../sync/model';
+import { CallbackRejected } from './crypto';
+
+const parser = new XMLParser({
+  processEntities: false,
+  htmlEntities: false,
+  ignoreAttributes: true,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  // Keep every value a string: '0001' must stay '0001', ids are compared as text.
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  maxNestedTags: 8,
+});
+
+/** Declarations are never legitimate in a callback; refusing them outright is the XXE defence. */
+const DECLARATION = /<!\s*(doctype|entity|element|attlist)/i;
+
+/** Parse a callback XML document into its `<xml>` root object; CallbackRejected('malformed') on anything odd. */
+export function parseXmlRoot(xml: string): Record<string, unknown> {
+  if (DECLARATION.test(xml)) throw new CallbackRejected('malformed');
+  if (XMLValidator.validate(xml) !== true) throw new CallbackRejected('malformed');
+  let doc: unknown;
+  try {
+    doc = parser.parse(xml);
+  } catch {
+    throw new CallbackRejected('malformed');
+  }
+  const root = (doc as { xml?: unknown } | undefined)?.xml;
+  if (!root || typeof root !== 'object' || Array.isArray(root)) throw new CallbackRejected('malformed');
+  return root as Record<string, unknown>;
+}
+
+const Envelope = z.object({
+  Encrypt: z.string().min(1).max(65_536),
+  ToUserName: z.string().max(128).optional(),
+  AgentID: z.string().max(32).optional(),
+});
+
+/** The outer POST body: returns the `Encrypt` value (the signed, encrypted event). */
+export function parseEnvelope(xml: string): { encrypt: string } {
+  const r = Envelope.safeParse(parseXmlRoot(xml));
+  if (!r.success) throw new CallbackRejected('malformed');
+  return { encrypt: r.data.Encrypt };
+}
+
+// ------------------------------------------------------------------ inner event
+
+/** WeCom userid: 1-64 of letters, digits and `_-@.`. */
+const USERID = /^[A-Za-z0-9_@.-]{1,64}$/;
+/** Department and tag ids are positive integers. */
+const NUM_ID = /^[0-9]{1,12}$/;
+
+const userId = z.string().regex(USERID);
+const numId = z.string().regex(NUM_ID);
+/** Comma-separated item lists of update_tag; empty or absent means none. */
+const list = (item: RegExp) =>
+  z
+    .string()
+    .optional()
+    .transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []))
+    .pipe(z.array(z.string().regex(item)).max(1000));
+
+const Base = z.object({
+  MsgType: z.string().regex(/^[a-z_]{1,40}$/),
+  Event: z.string().regex(/^[A-Za-z_]{1,60}$/).optional(),
+  ChangeType: z.string().regex(/^[a-z_]{1,60}$/).optional(),
+});
+
+const UserChange = z.object({
+  ChangeType: z.enum(['create_user', 'update_user', 'delete_user']),
+  UserID: userId,
+  NewUserID: userId.optional(),
+});
+const PartyChange = z.object({
+  ChangeType: z.enum(['create_party', 'update_party', 'delete_party']),
+  Id: numId,
+});
+const TagChange = z.object({
+  ChangeType: z.literal('update_tag'),
+  TagId: numId,
+  AddUserItems: list(USERID),
+  DelUserItems: list(USERID),
+  AddPartyItems: list(NUM_ID),
+  DelPartyItems: list(NUM_ID),
+});
+
+export type ContactChange =
+  | { type: 'user'; changeType: 'create_user' | 'update_user' | 'delete_user'; userId: string; newUserId?: string }
+  | { type: 'party'; changeType: 'create_party' | 'update_party' | 'delete_party'; partyId: string }
+  | {
+      type: 'tag';
+      changeType: 'update_tag';
+      tagId: string;
+      addUserItems: string[];
+      delUserItems: string[];
+      addPartyItems: string[];
+      delPartyItems: string[];
+    };
+
+export interface WecomEvent {
+  /** e.g. 'change_contact/create_user', 'event/batch_job_result', 'text'. Safe to log. */
+  kind: string;
+  /** Present for the contact changes we act on; absent for valid events we ignore. */
+  change?: ContactChange;
+}
+
+const HANDLED_CHANGES = new Set([
+  'create_user',
+  'update_user',
+  'delete_user',
+  'create_party',
+  'update_party',
+  'delete_party',
+  'update_tag',
+]);
+
+/**
+ * Parse and validate the decrypted inner message. Throws CallbackRejected('malformed') for
+ * XML that does not parse or a handled event type missing its ids; returns an event without
+ * `change` for valid messages we do not act on (text messages, batch_job_result, unknown
+ * change types), so the caller records them as ignored and WeCom stops retrying.
+ */
+export function parseEvent(xml: string): WecomEvent {
+  const root = parseXmlRoot(xml);
+  const base = Base.safeParse(root);
+  if (!base.success) throw new CallbackRejected('malformed');
+  const { MsgType, Event, ChangeType } = base.data;
+  if (MsgType !== 'event') return { kind: MsgType };
+  if (!Event) throw new CallbackRejected('malformed');
+  if (Event !== 'change_contact') return { kind: `event/${Event}` };
+  if (!ChangeType) throw new CallbackRejected('malformed');
+  const kind = `change_contact/${ChangeType}`;
+  if (!HANDLED_CHANGES.has(ChangeType)) return { kind };
+
+  const fail = () => new CallbackRejected('malformed');
+  if (ChangeType.endsWith('_user')) {
+    const r = UserChange.safeParse(root);
+    if (!r.success) throw fail();
+    const change: ContactChange = { type: 'user', changeType: r.data.ChangeType, userId: r.data.UserID };
+    if (r.data.NewUserID && r.data.NewUserID !== r.data.UserID) change.newUserId = r.data.NewUserID;
+    return { kind, change };
+  }
+  if (ChangeType.endsWith('_party')) {
+    const r = PartyChange.safeParse(root);
+    if (!r.success) throw fail();
+    return { kind, change: { type: 'party', changeType: r.data.ChangeType, partyId: r.data.Id } };
+  }
+  const r = TagChange.safeParse(root);
+  if (!r.success) throw fail();
+  return {
+    kind,
+    change: {
+      type: 'tag',
+      changeType: 'update_tag',
+      tagId: r.data.TagId,
+      addUserItems: r.data.AddUserItems,
+      delUserItems: r.data.DelUserItems,
+      addPartyItems: r.data.AddPartyItems,
+      delPartyItems: r.data.DelPartyItems,
+    },
+  };
+}
+
+/**
+ * The subjects an event says may have changed, deduplicated, in a stable order. A userid
+ * change names both the old and the new userid (the worker retires one, creates the other);
+ * a tag change names every user and department added to or removed from the tag.
+ */
+export function subjectsOf(event: WecomEvent): Subject[] {
+  const c = event.change;
+  if (!c) return [];
+  const out: Subject[] = [];
+  switch (c.type) {
+    case 'user':
+      out.push(userSubject(c.userId));
+      if (c.newUserId) out.push(userSubject(c.newUserId));
+      break;
+    case 'party':
+      out.push(partySubject(c.partyId));
+      break;
+    case 'tag':
+      for (const u of [...c.addUserItems, ...c.delUserItems]) out.push(userSubject(u));
+      for (const p of [...c.addPartyItems, ...c.delPartyItems]) out.push(partySubject(p));
+      break;
+  }
+  return [...new Set(out)];
+}
