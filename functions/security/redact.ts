@@ -4,17 +4,44 @@
  * tell two values apart roughly (+86138****8000, a***@example.com).
  */
 
-const PHONE = /\+?\d[\d\s-]{6,}\d/g;
-const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+/*
+ * One pass, leftmost match wins, so overlapping patterns cannot mangle each other: ISO
+ * dates and UUIDs (identifiers, not personal data) are matched first and kept as they are,
+ * so `2026-12-01` or a Graph user id is not mistaken for a phone number or a secret.
+ */
+const DATE = String.raw`\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?`;
+const UUID = String.raw`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`;
+const EMAIL = String.raw`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`;
+/** Authorization header values. */
+const BEARER = String.raw`\b(?:Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+`;
+/** name=value / "name":"value" where the name says secret (URLs with access_token=…, JSON bodies). */
+const KV_SECRET = String.raw`\b(?:access_token|corpsecret|client_secret|secret|token|password|passwd|signature|msg_signature|echostr|encodingaeskey|aeskey|api_key|key)(?:=|"?\s*:\s*"?)[^\s&"',;]+`;
 /** Long opaque strings: tokens, keys, ciphertexts. */
-const SECRETISH = /[A-Za-z0-9+/_=-]{32,}/g;
+const SECRETISH = String.raw`[A-Za-z0-9+/_=-]{32,}`;
+/** A run of digits with optional +, spaces, dashes, parentheses: a phone number candidate. */
+const PHONE = String.raw`\+?\(?\d[\d\s()-]{5,}\d`;
 
-/** Mask a phone number keeping country code, first 3 and last 4 digits: +86138****8000. */
+const TEXT = new RegExp(
+  [DATE, UUID, EMAIL, BEARER, KV_SECRET, SECRETISH, PHONE].map((p) => `(${p})`).join('|'),
+  'gi',
+);
+
+/**
+ * Mask a phone number: country code (+86 only: other codes vary in length), then at most
+ * the first 3 and the last 4 digits stay, always with at least 4 digits hidden:
+ * +8613800138000 → +86138****8000, 138 0013 8000 → 138****8000, 8888-6666 → 88****66.
+ */
 export function maskPhone(value: string): string {
-  const digits = value.replace(/[^\d+]/g, '');
-  if (digits.length < 8) return '****';
-  const keepStart = digits.startsWith('+86') ? 6 : Math.min(5, digits.length - 4);
-  return digits.slice(0, keepStart) + '****' + digits.slice(-4);
+  let digits = value.replace(/\D/g, '');
+  let prefix = value.trim().startsWith('+') ? '+' : '';
+  if (prefix && digits.startsWith('86') && digits.length > 11) {
+    prefix = '+86';
+    digits = digits.slice(2);
+  }
+  if (digits.length < 7) return '****';
+  const keepEnd = digits.length >= 10 ? 4 : 2;
+  const keepStart = Math.max(0, Math.min(3, digits.length - keepEnd - 4));
+  return prefix + digits.slice(0, keepStart) + '****' + digits.slice(-keepEnd);
 }
 
 /** Mask an email: first letter of the local part and the domain. */
@@ -31,10 +58,21 @@ export function maskOpaque(value: string): string {
 
 /** Redact personal data and secrets out of free text. */
 export function redactText(text: string): string {
-  return text
-    .replace(EMAIL, (m) => maskEmail(m))
-    .replace(SECRETISH, (m) => maskOpaque(m))
-    .replace(PHONE, (m) => (m.replace(/\D/g, '').length >= 7 ? maskPhone(m) : m));
+  return text.replace(TEXT, (m, date, uuid, email, bearer, kv, secretish, phone) => {
+    if (date || uuid) return m;
+    if (email) return maskEmail(m);
+    if (bearer) return m.replace(/\s+.*$/s, ' ****');
+    if (kv) return m.replace(/^([A-Za-z_]+(?:=|"?\s*:\s*"?)).*$/s, '$1****');
+    if (secretish) return maskOpaque(m);
+    if (phone) {
+      const digits = m.replace(/\D/g, '').length;
+      // A bare digit run is masked from mobile length up (11), so ids and epoch seconds stay
+      // readable; with a + or separators, from 7 digits (landlines).
+      const formatted = /[+\s()-]/.test(m);
+      return digits >= (formatted ? 7 : 11) ? maskPhone(m) : m;
+    }
+    return m;
+  });
 }
 
 /** Deep-redact a value for structured logs. */
