@@ -78,7 +78,7 @@ export class DynamoStateStore implements StateStore {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall(item, { removeUndefinedValues: true, convertClassInstanceToMap: true }),
+          Item: marshall(item, { removeUndefinedValues: true }),
           ...condition,
         }),
       );

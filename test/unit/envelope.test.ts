@@ -249,3 +249,47 @@ describe('EnvelopeCipher on the KMS path (real KMSClient → loopback KMS)', () 
     expect(await c1.hash('mobile', '+8613800138000')).toBe(await c2.hash('mobile', '+8613800138000'));
   });
 });
+
+describe('createFieldCipher (wiring from env)', () => {
+  const saved: Record<string, string | undefined> = {};
+  const fake = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+  beforeAll(() => {
+    // The KMS client built from env takes region and credentials from the default chain.
+    for (const [k, v] of Object.entries(fake)) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+  });
+  afterAll(() => {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  });
+
+  it('uses KMS when KMS_KEY_ID is set, the local key file otherwise; a hash key wrapped by one does not open with the other', async () => {
+    const { createFieldCipher } = await import('../../functions/security/cipher-from-env');
+    const [kms, db, db2] = await Promise.all([startKmsServer(), startDynalite(), startDynalite()]);
+    try {
+      const where = at('user:w', 'mobile', db.tables.state);
+      const viaKms = await createFieldCipher(db.client, { KMS_KEY_ID: kms.keyId, KMS_ENDPOINT: kms.endpoint, STATE_TABLE: db.tables.state });
+      const sealed = await viaKms.seal('+8613800138000', where);
+      expect(await viaKms.open(sealed, where)).toBe('+8613800138000');
+      expect(kms.calls.GenerateDataKey).toBe(2); // the hash key + one data key
+
+      const keyFile = join(dir, 'h', 'master.key');
+      const local = await createFieldCipher(db2.client, { STATE_TABLE: db2.tables.state, LOCAL_MASTER_KEY_FILE: keyFile });
+      const sealedLocally = await local.seal('+8613800138000', where);
+      expect(await local.open(sealedLocally, where)).toBe('+8613800138000');
+      expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+      expect(kms.calls.GenerateDataKey).toBe(2); // the local path never called KMS
+
+      // Pointing the local key file at a table whose hash key KMS wrapped fails, loudly.
+      const mixed = await createFieldCipher(db.client, { STATE_TABLE: db.tables.state, LOCAL_MASTER_KEY_FILE: keyFile });
+      await expect(mixed.hash('mobile', 'x')).rejects.toThrow(/unknown format|does not unwrap/);
+      await expect(createFieldCipher(db.client, {})).rejects.toThrow(/STATE_TABLE/);
+    } finally {
+      await Promise.all([kms.close(), db.close(), db2.close()]);
+    }
+  });
+});
