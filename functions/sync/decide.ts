@@ -1,0 +1,116 @@
+/**
+ * The person decision table: given what WeCom says (w), what the mailbox says (m) and what
+ * we last stored (s), what converges the pair? Pure, so every row is unit-tested.
+ *
+ *   W = WeCom member: absent (deleted, errcode 60111) | enabled | disabled
+ *   M = mailbox account: missing (never found) | gone (we knew its id, it is deleted / soft-
+ *       deleted) | enabled | disabled
+ *   s.disabledBy: which side's action disabled the pair ('wecom' | 'mailbox' | 'gate')
+ *
+ *  #  | W        | M               | condition                                   | decision
+ *  ---+----------+-----------------+---------------------------------------------+------------------------------------------
+ *  1  | absent   | missing         |                                             | noop
+ *  2  | absent   | enabled         | no state (never synced by us)               | skip: not managed (hands off)
+ *  3  | absent   | enabled         | state exists                                | disable-mailbox (disabledBy 'wecom', status 'disabled')
+ *  4  | absent   | disabled / gone | state not yet 'disabled' / 'deleted'        | settle-deleted (state only: status 'deleted', claims released)
+ *  5  | absent   | disabled / gone | otherwise (our own echo)                    | noop
+ *  6  | present  | missing / gone  | rehire: hint create_user, s.status 'deleted'| create (gate applies)
+ *  7  | present  | gone            | s.disabledBy ≠ 'wecom', W disabled, already offboarded by us | noop (echo)
+ *  8  | present  | gone            | s.disabledBy ≠ 'wecom'                      | offboard-member (per offboarding.mode)
+ *  9  | present  | missing / gone  | W enabled, or W disabled by the gate        | create (gate when hint create_user or no state)
+ * 10  | present  | missing / gone  | W disabled otherwise                        | noop (nothing to provision for a disabled member)
+ * 11  | present  | disabled        | rehire: hint create_user, s.status 'deleted'| enable-mailbox (reset state) + profile
+ * 12  | enabled  | disabled        | s.disabledBy = 'wecom'                      | enable-mailbox + profile
+ * 13  | disabled | disabled        | s.disabledBy = 'wecom'                      | noop
+ * 14  | disabled | disabled        | s.disabledBy = 'mailbox' (already offboarded)| noop (echo of our own write)
+ * 15  | present  | disabled        | otherwise                                   | offboard-member (MAILBOX OFFBOARDING)
+ * 16  | disabled | enabled         | s.disabledBy = 'mailbox' (re-enabled within grace) | enable-member (clear offboarding) + profile
+ * 17  | disabled | enabled         | s.disabledBy = 'gate' (mailbox exists now)  | enable-member + profile
+ * 18  | disabled | enabled         | otherwise (a WeCom admin disabled the member)| disable-mailbox (disabledBy 'wecom')
+ * 19  | enabled  | enabled         |                                             | profile (field diff; no change → noop, no write)
+ *
+ * We never delete a mailbox account: the mailbox side owns the account lifecycle; a WeCom
+ * deletion only disables it, and deleting it is the mailbox administrators' call.
+ */
+import type { StateRecord } from '../store/ports';
+import type { MailboxAccount } from '../mailbox/directory';
+import type { WecomUser } from '../wecom/contacts';
+
+export type MemberState = 'absent' | 'enabled' | 'disabled';
+export type AccountState = 'missing' | 'gone' | 'enabled' | 'disabled';
+
+export type Decision =
+  | { row: number; kind: 'noop' }
+  | { row: number; kind: 'skip'; reason: string }
+  | { row: number; kind: 'disable-mailbox' }
+  | { row: number; kind: 'settle-deleted' }
+  | { row: number; kind: 'create'; gate: boolean; rehire: boolean }
+  | { row: number; kind: 'offboard-member' }
+  | { row: number; kind: 'enable-mailbox'; rehire: boolean }
+  | { row: number; kind: 'enable-member'; cause: 'mailbox' | 'gate' }
+  | { row: number; kind: 'profile' };
+
+export function memberState(w: WecomUser | undefined): MemberState {
+  if (!w) return 'absent';
+  if (w.enable === 0) return 'disabled';
+  if (w.enable === undefined && w.status === 2) return 'disabled';
+  return 'enabled';
+}
+
+export function accountState(m: MailboxAccount | undefined, s: StateRecord | undefined): AccountState {
+  if (!m) return s?.targetId ? 'gone' : 'missing';
+  if (m.deleted) return 'gone';
+  return m.enabled ? 'enabled' : 'disabled';
+}
+
+export interface DecideInput {
+  w: WecomUser | undefined;
+  m: MailboxAccount | undefined;
+  s: StateRecord | undefined;
+  hint?: string;
+  gate: boolean;
+}
+
+export function decide({ w, m, s, hint, gate }: DecideInput): Decision {
+  const W = memberState(w);
+  const M = accountState(m, s);
+  const by = s?.disabledBy;
+  const rehire = hint === 'create_user' && s?.status === 'deleted';
+  const offboardedByUs = by === 'mailbox' && (s?.status === 'pending-delete' || s?.status === 'disabled' || s?.status === 'deleted');
+
+  if (W === 'absent') {
+    if (M === 'missing') return { row: 1, kind: 'noop' };
+    if (M === 'enabled') {
+      if (!s) return { row: 2, kind: 'skip', reason: 'not managed: no WeCom member and no sync state for this employeeId' };
+      return { row: 3, kind: 'disable-mailbox' };
+    }
+    if (s && s.status !== 'disabled' && s.status !== 'deleted') return { row: 4, kind: 'settle-deleted' };
+    return { row: 5, kind: 'noop' };
+  }
+
+  if (M === 'missing' || M === 'gone') {
+    const gateApplies = gate && (hint === 'create_user' || !s || rehire);
+    if (rehire) return { row: 6, kind: 'create', gate: gateApplies, rehire: true };
+    if (M === 'gone' && by !== 'wecom') {
+      if (W === 'disabled' && offboardedByUs) return { row: 7, kind: 'noop' };
+      return { row: 8, kind: 'offboard-member' };
+    }
+    if (W === 'enabled' || by === 'gate') return { row: 9, kind: 'create', gate: gateApplies, rehire: false };
+    return { row: 10, kind: 'noop' };
+  }
+
+  if (M === 'disabled') {
+    if (rehire) return { row: 11, kind: 'enable-mailbox', rehire: true };
+    if (by === 'wecom') return W === 'enabled' ? { row: 12, kind: 'enable-mailbox', rehire: false } : { row: 13, kind: 'noop' };
+    if (W === 'disabled' && offboardedByUs) return { row: 14, kind: 'noop' };
+    return { row: 15, kind: 'offboard-member' };
+  }
+
+  // M enabled
+  if (W === 'disabled') {
+    if (by === 'mailbox') return { row: 16, kind: 'enable-member', cause: 'mailbox' };
+    if (by === 'gate') return { row: 17, kind: 'enable-member', cause: 'gate' };
+    return { row: 18, kind: 'disable-mailbox' };
+  }
+  return { row: 19, kind: 'profile' };
+}

@@ -1,0 +1,234 @@
+/**
+ * In-memory fakes of the PORTS the sync engine depends on (WecomContacts, MailboxDirectory,
+ * StateStore, AuditLog, FieldCipher) — small, faithful to each port's documented contract
+ * (version conflicts, claims, 60111-as-undefined, employeeId ownership), and recording every
+ * write so tests can count them. Not fakes of any module's internals.
+ */
+import { createHash } from 'node:crypto';
+import { MailboxError, type MailboxAccount, type MailboxAccountInput, type MailboxDirectory, type MailboxPage } from '../../functions/mailbox/directory';
+import type { FieldCipher, FieldLocation, SealedValue } from '../../functions/security/ports';
+import {
+  VersionConflictError,
+  type AuditInput,
+  type AuditLog,
+  type AuditRecord,
+  type StateRecord,
+  type StateStore,
+} from '../../functions/store/ports';
+import type { Subject } from '../../functions/sync/model';
+import type { WecomContacts, WecomDepartment, WecomUser } from '../../functions/wecom/contacts';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class FakeWecom implements WecomContacts {
+  users = new Map<string, WecomUser>();
+  departments: WecomDepartment[] = [{ id: 1, name: 'Root', parentid: 0 }];
+  writes: Array<{ op: string; userid: string; patch?: unknown }> = [];
+  tags = new Map<number, Set<string>>();
+
+  async getUser(userid: string) {
+    const u = this.users.get(userid);
+    return u ? clone(u) : undefined;
+  }
+  async listUserIds() {
+    return [...this.users.keys()];
+  }
+  async listDepartments() {
+    return clone(this.departments);
+  }
+  async updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>) {
+    const u = this.users.get(userid);
+    if (!u) throw Object.assign(new Error('userid not found'), { errcode: 60111 });
+    this.writes.push({ op: 'update', userid, patch: clone(patch) });
+    Object.assign(u, patch);
+  }
+  async deleteUser(userid: string) {
+    this.writes.push({ op: 'delete', userid });
+    this.users.delete(userid);
+  }
+  async addTagUsers(tagId: number, userids: string[]) {
+    this.writes.push({ op: 'tag', userid: userids.join(','), patch: { tagId } });
+    const set = this.tags.get(tagId) ?? new Set();
+    for (const u of userids) set.add(u);
+    this.tags.set(tagId, set);
+  }
+}
+
+export class FakeMailbox implements MailboxDirectory {
+  readonly provider = 'graph';
+  accounts = new Map<string, MailboxAccount>();
+  groups = new Map<string, { id: string; path: string; members: Set<string> }>();
+  writes: Array<{ op: string; id?: string; patch?: unknown }> = [];
+  /** Make the next N create() calls fail with this error. */
+  failCreate: { error: Error; times: number } | undefined;
+  private seq = 0;
+
+  async findByEmployeeId(userid: string) {
+    const a = [...this.accounts.values()].find((x) => x.employeeId === userid && !x.deleted);
+    return a ? clone(a) : undefined;
+  }
+  async get(id: string) {
+    const a = this.accounts.get(id);
+    return a ? clone(a) : undefined;
+  }
+  async create(input: MailboxAccountInput & { employeeId: string; email: string; displayName: string }) {
+    if (this.failCreate && this.failCreate.times > 0) {
+      this.failCreate.times--;
+      throw this.failCreate.error;
+    }
+    if ([...this.accounts.values()].some((a) => a.email === input.email && !a.deleted)) throw new MailboxError('address already in use', false, 'conflict');
+    const id = `acc-${++this.seq}`;
+    const account: MailboxAccount = { enabled: true, ...input, id } as MailboxAccount;
+    this.accounts.set(id, account);
+    this.writes.push({ op: 'create', id, patch: clone(input) });
+    return clone(account);
+  }
+  async update(id: string, patch: MailboxAccountInput) {
+    const a = this.must(id);
+    this.writes.push({ op: 'update', id, patch: clone(patch) });
+    Object.assign(a, patch);
+  }
+  async disable(id: string) {
+    this.writes.push({ op: 'disable', id });
+    this.must(id).enabled = false;
+  }
+  async enable(id: string) {
+    this.writes.push({ op: 'enable', id });
+    this.must(id).enabled = true;
+  }
+  async delete(id: string) {
+    this.writes.push({ op: 'delete', id });
+    this.must(id).deleted = true;
+  }
+  async listPage(): Promise<MailboxPage> {
+    return { accounts: [...this.accounts.values()].map(clone) };
+  }
+  async ensureGroup(path: string) {
+    for (const g of this.groups.values()) if (g.path === path) return g.id;
+    const id = `grp-${this.groups.size + 1}`;
+    this.groups.set(id, { id, path, members: new Set() });
+    this.writes.push({ op: 'ensureGroup', id, patch: path });
+    return id;
+  }
+  async setGroupMembership(accountId: string, from: string[], to: string[]) {
+    this.writes.push({ op: 'membership', id: accountId, patch: { from, to } });
+    for (const g of from) this.groups.get(g)?.members.delete(accountId);
+    for (const g of to) this.groups.get(g)?.members.add(accountId);
+  }
+  /** Admin-side changes (not counted as our writes). */
+  admin(id: string, patch: Partial<MailboxAccount>) {
+    Object.assign(this.must(id), patch);
+  }
+  private must(id: string) {
+    const a = this.accounts.get(id);
+    if (!a) throw new MailboxError('not found', false, 'not_found');
+    return a;
+  }
+  groupsOf(accountId: string): string[] {
+    return [...this.groups.values()].filter((g) => g.members.has(accountId)).map((g) => g.path).sort();
+  }
+}
+
+export class FakeState implements StateStore {
+  records = new Map<string, StateRecord>();
+  claims = new Map<string, Subject>();
+  puts = 0;
+  /** Throw from put() once, after N more successful puts (crash simulation). */
+  crashAfterPuts: number | undefined;
+
+  async get(subject: Subject) {
+    const r = this.records.get(subject);
+    return r ? clone(r) : undefined;
+  }
+  async put(record: StateRecord) {
+    if (this.crashAfterPuts !== undefined) {
+      if (this.crashAfterPuts === 0) {
+        this.crashAfterPuts = undefined;
+        throw new Error('simulated crash before the state write');
+      }
+      this.crashAfterPuts--;
+    }
+    const cur = this.records.get(record.subject);
+    if ((cur?.version ?? 0) !== record.version) throw new VersionConflictError(record.subject);
+    const next = clone({ ...record, version: record.version + 1 });
+    for (const k of Object.keys(next) as Array<keyof StateRecord>) if (next[k] === undefined) delete next[k];
+    this.records.set(record.subject, next);
+    this.puts++;
+    return clone(next);
+  }
+  async findByTargetId(provider: string, targetId: string) {
+    const r = [...this.records.values()].find((x) => x.provider === provider && x.targetId === targetId);
+    return r ? clone(r) : undefined;
+  }
+  async listPage(kind: 'user' | 'party') {
+    return { records: [...this.records.values()].filter((r) => r.subject.startsWith(`${kind}:`)).map(clone) };
+  }
+  async listDueForDeletion(now: Date) {
+    return [...this.records.values()].filter((r) => r.deleteAfter && Date.parse(r.deleteAfter) <= now.getTime()).map(clone);
+  }
+  async claimUnique(field: string, hash: string, subject: Subject) {
+    const key = `${field}#${hash}`;
+    const owner = this.claims.get(key);
+    if (owner) return owner;
+    this.claims.set(key, subject);
+    return subject;
+  }
+  async releaseUnique(field: string, hash: string, subject: Subject) {
+    const key = `${field}#${hash}`;
+    if (this.claims.get(key) === subject) this.claims.delete(key);
+  }
+}
+
+export class FakeAudit implements AuditLog {
+  records: AuditRecord[] = [];
+  async append(input: AuditInput) {
+    const r: AuditRecord = {
+      subject: input.subject,
+      operator: input.operator,
+      action: input.action,
+      outcome: input.outcome,
+      seq: this.records.filter((x) => x.subject === input.subject).length + 1,
+      at: (input.at ?? new Date()).toISOString(),
+      ...(input.target ? { target: input.target } : {}),
+      ...(input.changes ? { changes: clone(input.changes) } : {}),
+      ...(input.reason ? { reason: input.reason } : {}),
+      ...(input.eventId ? { eventId: input.eventId } : {}),
+      hash: '',
+      prevHash: '',
+    };
+    this.records.push(r);
+    return r;
+  }
+  async bySubject(subject: string) {
+    return this.records.filter((r) => r.subject === subject);
+  }
+  async byTime() {
+    return [...this.records];
+  }
+  async verify() {
+    return { ok: true, problems: [] };
+  }
+  actions(subject?: string) {
+    return this.records.filter((r) => !subject || r.subject === subject).map((r) => `${r.action}:${r.target ?? '-'}:${r.outcome}`);
+  }
+}
+
+/** Deterministic keyed hash; "ciphertext" is the value XOR-ed and base64url'd, bound to the location. */
+export class FakeCipher implements FieldCipher {
+  seals = 0;
+  async seal(value: string, where: FieldLocation): Promise<SealedValue> {
+    this.seals++;
+    const bound = `${where.table}|${where.subject}|${where.field}|${value}`;
+    return { ct: `v1.${Buffer.from(bound).map((b) => b ^ 0x5a).toString('base64url')}`, h: await this.hash(where.field, value) };
+  }
+  async open(sealed: SealedValue | string, where: FieldLocation): Promise<string> {
+    const ct = typeof sealed === 'string' ? sealed : sealed.ct;
+    const text = Buffer.from(ct.slice(3), 'base64url').map((b) => b ^ 0x5a).toString();
+    const prefix = `${where.table}|${where.subject}|${where.field}|`;
+    if (!text.startsWith(prefix)) throw new Error('sealed value belongs elsewhere');
+    return text.slice(prefix.length);
+  }
+  async hash(field: string, value: string) {
+    return createHash('sha256').update(`k|${field}|${value}`).digest('hex');
+  }
+}
