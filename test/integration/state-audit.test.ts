@@ -1,4 +1,4 @@
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DeleteItemCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
@@ -10,6 +10,30 @@ import { DynamoAuditLog, GENESIS_HASH, padSeq } from '../../functions/store/audi
 import { VersionConflictError, type StateRecord } from '../../functions/store/ports';
 import { DynamoStateStore } from '../../functions/store/state';
 import type { Subject } from '../../functions/sync/model';
+import { tableDefinitions, type TableNames } from '../../functions/store/tables';
+
+/**
+ * dynalite by default. For a conformance run against AWS's own DynamoDB Local, start it and
+ * set DYNAMO_CONFORMANCE_ENDPOINT (see the note in the report / README): the same tests then
+ * run on fresh, uniquely named tables there.
+ */
+async function startBackend(): Promise<LocalDynamo> {
+  const endpoint = process.env.DYNAMO_CONFORMANCE_ENDPOINT;
+  if (!endpoint) return startDynalite();
+  const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
+  const suffix = Date.now().toString(36);
+  const tables: TableNames = { inbox: `inbox-${suffix}`, state: `state-${suffix}`, audit: `audit-${suffix}` };
+  for (const def of tableDefinitions(tables)) await client.send(new CreateTableCommand(def));
+  return {
+    endpoint,
+    client,
+    tables,
+    close: async () => {
+      for (const name of Object.values(tables)) await client.send(new DeleteTableCommand({ TableName: name }));
+      client.destroy();
+    },
+  };
+}
 
 const MOBILE = '+8613800138000';
 const PERSONAL_EMAIL = 'zhang.san.home@qq.com';
@@ -22,7 +46,7 @@ let audit: DynamoAuditLog;
 let cipher: EnvelopeCipher;
 
 beforeAll(async () => {
-  [db, kms] = await Promise.all([startDynalite(), startKmsServer()]);
+  [db, kms] = await Promise.all([startBackend(), startKmsServer()]);
   kmsClient = new KMSClient({ ...LOCAL_AWS, endpoint: kms.endpoint });
   const keys = new KmsKeyProvider(kmsClient, kms.keyId);
   cipher = new EnvelopeCipher({ keys, hashKey: new StoredHashKey(keys, db.client, db.tables.state) });
