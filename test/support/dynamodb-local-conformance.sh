@@ -10,9 +10,12 @@ set -e
 LIB=${1:?usage: $0 <path to dynamodb_local_* folder with DynamoDBLocal.jar>}
 ip link set lo up 2>/dev/null || true
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-java -Djava.library.path="$LIB/DynamoDBLocal_lib" -jar "$LIB/DynamoDBLocal.jar" -inMemory -port "$PORT" >/dev/null 2>&1 &
+# Run from a scratch dir (it writes dynamodb-local-metadata.json to its cwd); no telemetry.
+LIB=$(cd "$LIB" && pwd)
+SCRATCH=$(mktemp -d)
+(cd "$SCRATCH" && exec java -Djava.library.path="$LIB/DynamoDBLocal_lib" -jar "$LIB/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$PORT" >/dev/null 2>&1) &
 JPID=$!
-trap 'kill $JPID' EXIT
+trap 'kill $JPID; rm -rf "$SCRATCH"' EXIT
 i=0
 until node -e "require('net').connect($PORT,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"; do
   i=$((i+1)); [ $i -gt 80 ] && { echo "DynamoDB Local did not start"; exit 1; }
