@@ -8,7 +8,8 @@
  * changed. `subjectsOf` turns it into the subjects the worker must re-read (level-driven).
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { z } from 'zod';
+// zod/mini: the same validation at ~16 KB instead of ~440 KB in the bundle (cold start).
+import * as z from 'zod/mini';
 import { partySubject, userSubject, type Subject } from '../sync/model';
 import { CallbackRejected } from './crypto';
 
@@ -44,9 +45,9 @@ export function parseXmlRoot(xml: string): Record<string, unknown> {
 }
 
 const Envelope = z.object({
-  Encrypt: z.string().min(1).max(65_536),
-  ToUserName: z.string().max(128).optional(),
-  AgentID: z.string().max(32).optional(),
+  Encrypt: z.string().check(z.minLength(1), z.maxLength(65_536)),
+  ToUserName: z.optional(z.string().check(z.maxLength(128))),
+  AgentID: z.optional(z.string().check(z.maxLength(32))),
 });
 
 /** The outer POST body: returns the `Encrypt` value (the signed, encrypted event). */
@@ -63,26 +64,29 @@ const USERID = /^[A-Za-z0-9_@.-]{1,64}$/;
 /** Department and tag ids are positive integers. */
 const NUM_ID = /^[0-9]{1,12}$/;
 
-const userId = z.string().regex(USERID);
-const numId = z.string().regex(NUM_ID);
+const matching = (re: RegExp) => z.string().check(z.regex(re));
+const userId = matching(USERID);
+const numId = matching(NUM_ID);
 /** Comma-separated item lists of update_tag; empty or absent means none. */
 const list = (item: RegExp) =>
-  z
-    .string()
-    .optional()
-    .transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []))
-    .pipe(z.array(z.string().regex(item)).max(1000));
+  z.pipe(
+    z.pipe(
+      z.optional(z.string()),
+      z.transform((s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])),
+    ),
+    z.array(matching(item)).check(z.maxLength(1000)),
+  );
 
 const Base = z.object({
-  MsgType: z.string().regex(/^[a-z_]{1,40}$/),
-  Event: z.string().regex(/^[A-Za-z_]{1,60}$/).optional(),
-  ChangeType: z.string().regex(/^[a-z_]{1,60}$/).optional(),
+  MsgType: matching(/^[a-z_]{1,40}$/),
+  Event: z.optional(matching(/^[A-Za-z_]{1,60}$/)),
+  ChangeType: z.optional(matching(/^[a-z_]{1,60}$/)),
 });
 
 const UserChange = z.object({
   ChangeType: z.enum(['create_user', 'update_user', 'delete_user']),
   UserID: userId,
-  NewUserID: userId.optional(),
+  NewUserID: z.optional(userId),
 });
 const PartyChange = z.object({
   ChangeType: z.enum(['create_party', 'update_party', 'delete_party']),
