@@ -11,13 +11,14 @@
  *   item of a delivery with the subscription's clientState, so a mixed batch is not Graph;
  *   all-or-nothing keeps a tampered request from smuggling anything in, and any genuine
  *   change lost that way is recovered by the scheduled delta read.
- * - Dedupe key of a change item: SHA-256 over subscriptionId, changeType, resource, Graph's
- *   notification id (when present), tenantId and a short time bucket of receipt
- *   (default 60 s). Basic user notifications carry no data and often no id, so two distinct
- *   changes to one user can produce byte-identical items; without the bucket the second
- *   change would be swallowed. Over-deduping loses a change, under-deduping only costs one
- *   idempotent (level-driven) worker run, so the bucket is short: it absorbs Graph's quick
- *   retries of a delivery we answered slowly, and the SQS dedupe window catches the rest.
+ * - Dedupe key of a change item: when Graph gives the notification an `id` (the documented
+ *   changeNotification.id, repeated on Graph's redeliveries) the key is SHA-256 over
+ *   subscriptionId, changeType, resource, tenantId and that id: exact, no time involved.
+ *   Basic user notifications carry no data, so WITHOUT an id two distinct changes to one
+ *   user (say disable, then soft delete a second later) are byte-identical to a retry. Then
+ *   the key adds a short bucket of receipt time (default 10 s, `dedupeWindowSeconds`):
+ *   over-deduping loses a change until the scheduled delta read finds it, under-deduping
+ *   only costs one idempotent (level-driven) worker run, so the bucket stays short.
  * - Lifecycle notifications (reauthorizationRequired → renew; subscriptionRemoved →
  *   recreate; missed → catch-up delta read) are enqueued as subject
  *   `mailbox:graph:subscription` with hint `graph.lifecycle.<event>` — durable, retried,
@@ -63,7 +64,7 @@ export interface MailboxReceiverDeps {
   replayWindowSeconds?: number;
   /** Largest accepted body (default 1 MiB). */
   maxBodyBytes?: number;
-  /** Width of the receipt-time bucket in Graph dedupe keys (default 60 s). */
+  /** Width of the receipt-time bucket in dedupe keys of Graph items without an id (default 10 s). */
   dedupeWindowSeconds?: number;
   onLifecycle?: (n: LifecycleNotification) => Promise<void>;
 }
@@ -136,7 +137,7 @@ export function createMailboxReceiver(deps: MailboxReceiverDeps): (req: HttpRequ
   const now = deps.now ?? (() => new Date());
   const replayWindow = deps.replayWindowSeconds ?? 300;
   const maxBody = deps.maxBodyBytes ?? 1024 * 1024;
-  const bucketMs = (deps.dedupeWindowSeconds ?? 60) * 1000;
+  const bucketMs = Math.max(1, (deps.dedupeWindowSeconds ?? 10) * 1000);
   if (!deps.clientState || !deps.webhookSecret) throw new Error('mailbox receiver: clientState and webhookSecret are required');
 
   /** Record each entry; enqueue the messages of new/pending ones; mark them enqueued. */
@@ -215,7 +216,9 @@ export function createMailboxReceiver(deps: MailboxReceiverDeps): (req: HttpRequ
       if (c.resourceData?.id !== undefined && userId !== undefined && c.resourceData.id.toLowerCase() !== userId.toLowerCase()) {
         return reject(400, 'resource and resourceData disagree');
       }
-      const id = sha256('graph', c.subscriptionId, c.changeType, c.resource.toLowerCase(), c.id ?? '', c.tenantId ?? '', bucket);
+      const id = c.id
+        ? sha256('graph', c.subscriptionId, c.changeType, c.resource.toLowerCase(), c.tenantId ?? '', 'id', c.id)
+        : sha256('graph', c.subscriptionId, c.changeType, c.resource.toLowerCase(), c.tenantId ?? '', 'bucket', bucket);
       if (!userId) {
         // Valid, but not a user resource we subscribed to: record (so retries stop) and ignore.
         work.push({ entry: { id, source: 'mailbox', kind: `graph/${c.changeType}`, subjects: [], disposition: 'ignored', receivedAt: receivedAt.toISOString() } });

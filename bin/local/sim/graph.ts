@@ -199,6 +199,8 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
       const payload = {
         value: [
           {
+            // changeNotification.id: unique per notification, the same on redelivery.
+            id: randomUUID(),
             subscriptionId: s.id,
             clientState: s.clientState,
             changeType,
