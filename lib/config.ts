@@ -1,0 +1,278 @@
+/**
+ * The deployment's typed configuration.
+ *
+ * Read from the cdk.json context key `wecomMailboxSync`, or from the JSON file named by the
+ * context key `configFile` (path relative to the working directory), and validated at synth
+ * time with zod: a bad value stops `cdk synth` with the field's path and the reason, before
+ * anything reaches CloudFormation.
+ *
+ * It yields two things:
+ *  - the infrastructure knobs (schedules, alarms, throttling, concurrency, egress, retention);
+ *  - `syncConfig`: the non-secret runtime settings every Lambda receives as ONE JSON string in
+ *    `SYNC_CONFIG` (parsed again at cold start by functions/config/runtime.ts).
+ * Secrets never pass through here: they live in Secrets Manager (see lib/stack.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { CONTACT_FIELDS } from '../functions/sync/model';
+
+export const CONTEXT_KEY = 'wecomMailboxSync';
+export const CONFIG_FILE_CONTEXT_KEY = 'configFile';
+
+/** Providers the product knows about; only 'graph' has an adapter today. */
+export const PROVIDERS = ['graph', 'google', 'exmail', 'scim'] as const;
+export const IMPLEMENTED_PROVIDERS: readonly string[] = ['graph'];
+
+/** The values CloudWatch Logs accepts for a log group's retention. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const contactField = z.enum(CONTACT_FIELDS);
+
+/** EventBridge schedule expression: rate(1 hour), rate(15 minutes), cron(0 18 * * ? *). */
+const scheduleExpression = z
+  .string()
+  .regex(
+    /^(rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$/,
+    'must be an EventBridge schedule expression such as "rate(1 hour)" or "cron(0 18 * * ? *)"',
+  )
+  .refine((s) => !/^rate\(1 (minutes|hours|days)\)$/.test(s) && !/^rate\(([2-9]|\d{2,}) (minute|hour|day)\)$/.test(s), {
+    message: 'EventBridge wants a singular unit for 1 ("rate(1 hour)") and a plural one otherwise ("rate(2 hours)")',
+  });
+
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+
+const syncProfile = z
+  .object({
+    /** Fields allowed to leave WeCom. */
+    fields: z.array(contactField).min(1).default(['name', 'email', 'position', 'departments']),
+    /** Department paths (prefix match on path segments) that get the reduced profile. */
+    protectedDepartments: z.array(z.string().min(1)).default([]),
+    /** Fields withheld for people in protected departments. */
+    protectedFields: z.array(contactField).default(['mobile', 'telephone']),
+    /** Where the mailbox tenant stores data: 'CN', 'ABROAD' or an ISO 3166 alpha-2 country. */
+    targetRegion: z
+      .string()
+      .regex(/^(CN|ABROAD|[A-Z]{2})$/, "must be 'CN', 'ABROAD' or an ISO 3166 alpha-2 country code")
+      .default('ABROAD'),
+    /** PIPL: personal data leaves China only after an approved cross-border assessment/contract. */
+    crossBorderApproved: z.boolean().default(false),
+    /** Per field, which side wins. Default: WeCom owns profile and department data. */
+    authority: z.partialRecord(contactField, z.enum(['wecom', 'mailbox'])).default({}),
+    /** Limit the sync to these department paths (absent = whole organisation). */
+    scopeDepartments: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+
+export const deploymentConfigSchema = z
+  .object({
+    /** CloudFormation stack name. */
+    stackName: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name (letters, digits, hyphens)')
+      .default('WecomMailboxSync'),
+    provider: z.enum(PROVIDERS),
+    mailDomain: z
+      .string()
+      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a DNS domain such as "example.com"'),
+    /** How a mailbox address is derived when WeCom gives none. */
+    addressRule: z
+      .string()
+      .refine((s) => s.includes('{userid}') && s.includes('{domain}'), 'must contain {userid} and {domain}')
+      .default('{userid}@{domain}'),
+    syncProfile: syncProfile.default(() => syncProfile.parse({})),
+    offboarding: z
+      .object({
+        mode: z.enum(['disable-then-delete', 'delete', 'disable-only']).default('disable-then-delete'),
+        graceDays: z.number().int().min(0).max(365).default(30),
+      })
+      .strict()
+      .default({ mode: 'disable-then-delete', graceDays: 30 }),
+    onboarding: z
+      .object({
+        /** Hold a new WeCom member (disabled) until their mailbox exists. */
+        gate: z.boolean().default(true),
+        provisionedTagId: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({ gate: true }),
+    reconcile: z
+      .object({
+        /** A run that would delete more than this many accounts stops and asks a human. */
+        maxDeletes: z.number().int().min(0).default(20),
+        maxDeletePercent: z.number().min(0).max(100).default(5),
+      })
+      .strict()
+      .default({ maxDeletes: 20, maxDeletePercent: 5 }),
+    wecom: z
+      .object({
+        apiBase: httpsUrl.default('https://qyapi.weixin.qq.com'),
+        replayWindowSeconds: z.number().int().min(60).max(86_400).default(600),
+      })
+      .strict()
+      .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
+    graph: z
+      .object({
+        apiBase: httpsUrl.default('https://graph.microsoft.com'),
+        tokenUrl: httpsUrl.optional(),
+      })
+      .strict()
+      .default({ apiBase: 'https://graph.microsoft.com' }),
+    schedules: z
+      .object({
+        reconcile: scheduleExpression.default('cron(0 18 * * ? *)'),
+        subscriptions: scheduleExpression.default('rate(12 hours)'),
+        graceDeleter: scheduleExpression.default('rate(1 hour)'),
+        health: scheduleExpression.default('rate(15 minutes)'),
+      })
+      .strict()
+      .default({
+        reconcile: 'cron(0 18 * * ? *)',
+        subscriptions: 'rate(12 hours)',
+        graceDeleter: 'rate(1 hour)',
+        health: 'rate(15 minutes)',
+      }),
+    /** Alarm notifications go to this address (an SNS email subscription; confirm the mail). */
+    alarmEmail: z.email({ error: 'must be an email address' }).optional(),
+    /** Ceiling on concurrent sync workers: keeps a burst under WeCom's and Graph's rate limits. */
+    workerReservedConcurrency: z.number().int().min(2).max(100).default(5),
+    apiThrottle: z
+      .object({
+        /** Steady-state requests per second on the callback API. */
+        rate: z.number().positive().max(10_000).default(50),
+        burst: z.number().int().positive().max(5_000).default(100),
+      })
+      .strict()
+      .default({ rate: 50, burst: 100 }),
+    queue: z
+      .object({
+        /** Deliveries before a message is parked in the DLQ. */
+        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+        /** Alarm when the oldest message has waited longer than this. */
+        maxMessageAgeSeconds: z.number().int().min(60).default(900),
+      })
+      .strict()
+      .default({ maxReceiveCount: 5, maxMessageAgeSeconds: 900 }),
+    /** Percentage of callback requests answered 4xx (forged / stale / malformed) that alarms. */
+    callback4xxAlarmPercent: z.number().min(0).max(100).default(10),
+    wecomEgress: z
+      .object({
+        /** Run the functions that call WeCom behind a NAT gateway with one Elastic IP (WeCom's trusted IP). */
+        fixedIp: z.boolean().default(false),
+      })
+      .strict()
+      .default({ fixedIp: false }),
+    logRetentionDays: z
+      .number()
+      .refine((n) => (LOG_RETENTION_DAYS as readonly number[]).includes(n), {
+        message: `must be one of CloudWatch Logs' retention values: ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(90),
+    /** Reconcile reports expire after this many days. */
+    reportRetentionDays: z.number().int().min(1).max(3650).default(365),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (!IMPLEMENTED_PROVIDERS.includes(cfg.provider)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['provider'],
+        message: `provider '${cfg.provider}' is not implemented yet; only ${IMPLEMENTED_PROVIDERS.map((p) => `'${p}'`).join(', ')} is`,
+      });
+    }
+  });
+
+export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
+export type DeploymentConfigInput = z.input<typeof deploymentConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validate a raw config object; throws ConfigError listing every bad field and why. */
+export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT_KEY}'`): DeploymentConfig {
+  if (raw === undefined || raw === null) {
+    throw new ConfigError(
+      `wecom-mailbox-sync configuration missing: set the cdk.json context key '${CONTEXT_KEY}' or pass -c ${CONFIG_FILE_CONTEXT_KEY}=<file.json>`,
+    );
+  }
+  const result = deploymentConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+    return `  - ${CONTEXT_KEY}.${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid wecom-mailbox-sync configuration (${source}):\n${lines.join('\n')}`);
+}
+
+/** Minimal view of a construct node's context lookup, so this module does not need constructs. */
+export interface ContextReader {
+  tryGetContext(key: string): unknown;
+}
+
+/** Read and validate the configuration from CDK context (cdk.json or -c flags). */
+export function loadDeploymentConfig(node: ContextReader, cwd = process.cwd()): DeploymentConfig {
+  const file = node.tryGetContext(CONFIG_FILE_CONTEXT_KEY);
+  if (typeof file === 'string' && file.length > 0) {
+    const path = resolve(cwd, file);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${path} (context '${CONFIG_FILE_CONTEXT_KEY}'): ${(err as Error).message}`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+    }
+    return parseDeploymentConfig(raw, `file ${path}`);
+  }
+  let raw = node.tryGetContext(CONTEXT_KEY);
+  // `cdk -c wecomMailboxSync='{"…"}'` passes a string.
+  if (typeof raw === 'string') {
+    try {
+      raw = JSON.parse(raw);
+    } catch (err) {
+      throw new ConfigError(`context '${CONTEXT_KEY}' is a string but not JSON: ${(err as Error).message}`);
+    }
+  }
+  return parseDeploymentConfig(raw);
+}
+
+/** The runtime settings for SYNC_CONFIG (shape fixed in the brief; parsed by functions/config/runtime.ts). */
+export interface SyncConfigJson {
+  provider: DeploymentConfig['provider'];
+  mailDomain: string;
+  addressRule: string;
+  profile: DeploymentConfig['syncProfile'];
+  offboarding: DeploymentConfig['offboarding'];
+  onboarding: DeploymentConfig['onboarding'];
+  reconcile: DeploymentConfig['reconcile'];
+  wecom: DeploymentConfig['wecom'];
+  graph: DeploymentConfig['graph'] & { notificationUrl?: string };
+}
+
+/**
+ * SYNC_CONFIG content. `notificationUrl` is the deployed Graph notification endpoint; in the
+ * stack it is a CloudFormation token, serialised with Stack.toJsonString.
+ */
+export function toSyncConfig(cfg: DeploymentConfig, notificationUrl?: string): SyncConfigJson {
+  return {
+    provider: cfg.provider,
+    mailDomain: cfg.mailDomain,
+    addressRule: cfg.addressRule,
+    profile: cfg.syncProfile,
+    offboarding: cfg.offboarding,
+    onboarding: cfg.onboarding,
+    reconcile: cfg.reconcile,
+    wecom: cfg.wecom,
+    graph: notificationUrl ? { ...cfg.graph, notificationUrl } : { ...cfg.graph },
+  };
+}

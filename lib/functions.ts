@@ -1,0 +1,147 @@
+/**
+ * One NodejsFunction per handler, each with its own role, log group and sizing.
+ *
+ * Sizing (memory buys CPU on Lambda, and CPU is what shortens a cold start):
+ *
+ * | function       | memory  | timeout | why                                                                |
+ * |----------------|---------|---------|--------------------------------------------------------------------|
+ * | wecom-callback | 512 MB  | 5 s     | WeCom wants the GET verification answered within 1 s, cold start   |
+ * |                |         |         | and secret fetch included: the extra CPU of 512 MB keeps init well |
+ * |                |         |         | under that; POSTs are retried by WeCom after 5 s, so never longer. |
+ * | mailbox-events | 512 MB  | 5 s     | Graph wants 2xx within 3 s (validation within 10 s) or it retries; |
+ * |                |         |         | verify + inbox write + enqueue is a few tens of ms warm.           |
+ * | sync-worker    | 512 MB  | 60 s    | a batch of ≤ 10 subjects, a few API calls each (user/get, Graph    |
+ * |                |         |         | PATCH) with bounded retries; SQS visibility = 6 × this.            |
+ * | reconcile      | 1024 MB | 15 min  | lists every user on both sides and diffs in memory; the Lambda     |
+ * |                |         |         | maximum, it pages and checkpoints for organisations beyond that.   |
+ * | subscriptions  | 256 MB  | 60 s    | a handful of Graph calls (renew / recreate subscriptions, delta).  |
+ * | grace-deleter  | 512 MB  | 5 min   | deletes due after the grace period, batched (≤ 200 ids per WeCom   |
+ * |                |         |         | batchdelete), each audited.                                         |
+ * | health         | 256 MB  | 60 s    | token fetches, queue depths: small and I/O bound.                  |
+ *
+ * Bundling: local esbuild (no Docker), minified ESM for node24 with source maps. The AWS SDK
+ * is BUNDLED (bundleAwsSDK) rather than taken from the runtime: the version we test is the
+ * version we run (the runtime's SDK is updated under us without a deploy), and esbuild
+ * tree-shakes the modular v3 clients down to the commands each handler imports: middy +
+ * DynamoDB + KMS clients come to ~600 KB minified, ~190 ms to load (measured, TOOLCHAIN.md).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { RemovalPolicy } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+
+export const HANDLERS = [
+  'wecom-callback',
+  'mailbox-events',
+  'sync-worker',
+  'reconcile',
+  'subscriptions',
+  'grace-deleter',
+  'health',
+] as const;
+export type HandlerName = (typeof HANDLERS)[number];
+
+export interface FunctionSizing {
+  memoryMb: number;
+  timeout: Duration;
+}
+
+export const SIZING: Record<HandlerName, FunctionSizing> = {
+  'wecom-callback': { memoryMb: 512, timeout: Duration.seconds(5) },
+  'mailbox-events': { memoryMb: 512, timeout: Duration.seconds(5) },
+  'sync-worker': { memoryMb: 512, timeout: Duration.seconds(60) },
+  reconcile: { memoryMb: 1024, timeout: Duration.minutes(15) },
+  subscriptions: { memoryMb: 256, timeout: Duration.seconds(60) },
+  'grace-deleter': { memoryMb: 512, timeout: Duration.minutes(5) },
+  health: { memoryMb: 256, timeout: Duration.seconds(60) },
+};
+
+/** Handlers that call WeCom's API and therefore need the trusted egress IP when it is on. */
+export const CALLS_WECOM: readonly HandlerName[] = ['sync-worker', 'reconcile', 'grace-deleter', 'health'];
+
+/** nodejs24.x; the constructor fallback keeps this file working on an aws-cdk-lib without the constant. */
+export const RUNTIME: lambda.Runtime =
+  (lambda.Runtime as unknown as Record<string, lambda.Runtime | undefined>).NODEJS_24_X ??
+  new lambda.Runtime('nodejs24.x', lambda.RuntimeFamily.NODEJS, { supportsInlineCode: true });
+
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+export function handlerEntry(projectRoot: string, name: HandlerName): string {
+  return join(projectRoot, 'functions', 'handlers', `${name}.ts`);
+}
+
+export interface SyncFunctionProps {
+  projectRoot: string;
+  name: HandlerName;
+  environment: Record<string, string>;
+  logRetention: logs.RetentionDays;
+  logRemovalPolicy: RemovalPolicy;
+  reservedConcurrentExecutions?: number;
+  vpc?: { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroup: ec2.ISecurityGroup };
+}
+
+/**
+ * A handler's function with an explicit role (no AWS managed policies: its only permission at
+ * birth is writing to its own log group) and an explicit log group with retention.
+ */
+export class SyncFunction extends Construct {
+  readonly fn: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: SyncFunctionProps) {
+    super(scope, id);
+    const entry = handlerEntry(props.projectRoot, props.name);
+    if (!existsSync(entry)) throw new Error(`handler entry ${entry} does not exist`);
+    const sizing = SIZING[props.name];
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: props.logRemovalPolicy,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `wecom-mailbox-sync ${props.name}`,
+    });
+    // logs:CreateLogStream + PutLogEvents on this function's log group only.
+    this.logGroup.grantWrite(this.role);
+
+    this.fn = new nodejs.NodejsFunction(this, 'Function', {
+      entry,
+      handler: 'handler',
+      projectRoot: props.projectRoot,
+      depsLockFilePath: join(props.projectRoot, 'package-lock.json'),
+      runtime: RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: sizing.memoryMb,
+      timeout: sizing.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      description: `wecom-mailbox-sync: ${props.name}`,
+      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      ...(props.vpc
+        ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: [props.vpc.securityGroup] }
+        : {}),
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        format: nodejs.OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        bundleAwsSDK: true,
+        forceDockerBundling: false,
+      },
+    });
+  }
+}
