@@ -331,3 +331,60 @@ describe('GraphDirectory groups', () => {
     await expect(g.setGroupMembership('ghost', [], [dev])).rejects.toMatchObject({ retryable: false });
   });
 });
+
+describe('Graph simulator wire details', () => {
+  it('rate limit: bursts above perSecond get 429 + Retry-After; the adapter waits and completes', async () => {
+    let clock = Date.parse('2026-11-24T00:00:00Z');
+    const s2 = createGraphSim({ tenantId: TENANT, clientId: 'app-1', clientSecret: 's3cret-value', rateLimit: { perSecond: 5 }, now: () => new Date(clock) });
+    const srv = await s2.start();
+    try {
+      const slept: number[] = [];
+      const g = new GraphDirectory({
+        apiBase: srv.baseUrl,
+        tokenUrl: `${srv.baseUrl}/${TENANT}/oauth2/v2.0/token`,
+        tenantId: TENANT,
+        clientId: 'app-1',
+        clientSecret: 's3cret-value',
+        domain: 'example.com',
+        now: () => new Date(clock),
+        // Sleeping advances the shared clock instead of real time.
+        sleep: async (ms) => {
+          slept.push(ms);
+          clock += ms;
+        },
+      });
+      const u = s2.seedUser({ userPrincipalName: 'r@example.com', displayName: 'R' });
+      for (let i = 0; i < 20; i++) expect((await g.get(u.id))!.id).toBe(u.id);
+      expect(slept.length).toBeGreaterThanOrEqual(3);
+      expect(slept.every((ms) => ms === 1000)).toBe(true);
+      const throttled = s2.requests.filter((r) => r.route === 'GET /v1.0/users/{id}').length - 20;
+      expect(throttled).toBe(slept.length);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('mounted under a prefix, links carry the prefix and Bearer is required', async () => {
+    const { createServer } = await import('node:http');
+    const mounted = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url.startsWith('/_sim/graph/')) sim.handle(req, res, url.slice('/_sim/graph'.length));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => mounted.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(mounted.address() as import('node:net').AddressInfo).port}/_sim/graph`;
+    try {
+      for (let i = 0; i < 5; i++) sim.seedUser({ userPrincipalName: `m${i}@example.com`, displayName: `M${i}` });
+      const g = directory({ apiBase: base, tokenUrl: `${base}/${TENANT}/oauth2/v2.0/token` });
+      const first = await g.listPage();
+      expect(first.next!.startsWith(`${base}/v1.0/users?`)).toBe(true);
+      const second = await g.listPage(first.next);
+      expect(first.accounts.length + second.accounts.length).toBe(5);
+      const anon = await fetch(`${base}/v1.0/users`);
+      expect(anon.status).toBe(401);
+      expect(((await anon.json()) as { error: { code: string } }).error.code).toBe('InvalidAuthenticationToken');
+    } finally {
+      await new Promise<void>((r) => mounted.close(() => r()));
+    }
+  });
+});
