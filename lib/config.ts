@@ -204,8 +204,8 @@ export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT
   const result = deploymentConfigSchema.safeParse(raw);
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
-    const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-    return `  - ${CONTEXT_KEY}.${path}: ${issue.message}`;
+    const path = [CONTEXT_KEY, ...issue.path.map(String)].join('.');
+    return `  - ${path}: ${issue.message}`;
   });
   throw new ConfigError(`invalid wecom-mailbox-sync configuration (${source}):\n${lines.join('\n')}`);
 }

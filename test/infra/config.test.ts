@@ -1,0 +1,87 @@
+/** The deployment configuration: defaults, clear errors, the config-file route, SYNC_CONFIG. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadDeploymentConfig, parseDeploymentConfig, toSyncConfig } from '../../lib/config';
+import { CDK_JSON } from './synth';
+
+const base = { provider: 'graph', mailDomain: 'example.com' };
+const errorOf = (raw: unknown): string => {
+  try {
+    parseDeploymentConfig(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+const context = (entries: Record<string, unknown>) => ({ tryGetContext: (k: string) => entries[k] });
+
+describe('deployment config', () => {
+  it('cdk.json as shipped is valid and equals the schema defaults for what it leaves out', () => {
+    const cfg = parseDeploymentConfig(CDK_JSON.context.wecomMailboxSync);
+    expect(cfg.provider).toBe('graph');
+    expect(cfg.wecomEgress.fixedIp).toBe(false);
+    expect(cfg.alarmEmail).toBeUndefined();
+    expect(parseDeploymentConfig(base)).toEqual(cfg);
+  });
+
+  it('names the field and the reason for each problem', () => {
+    const msg = errorOf({ ...base, mailDomain: 'not a domain', apiThrottle: { rate: 'fast' }, logRetentionDays: 8 });
+    expect(msg).toMatch(/wecomMailboxSync\.mailDomain: must be a DNS domain/);
+    expect(msg).toMatch(/wecomMailboxSync\.apiThrottle\.rate: .*number/);
+    expect(msg).toMatch(/wecomMailboxSync\.logRetentionDays: must be one of .* 90,/);
+  });
+
+  it('rejects providers that exist but are not implemented, saying so', () => {
+    for (const p of ['google', 'exmail', 'scim']) {
+      expect(errorOf({ ...base, provider: p })).toMatch(new RegExp(`provider '${p}' is not implemented yet; only 'graph'`));
+    }
+    expect(errorOf({ ...base, provider: 'ldap' })).toMatch(/wecomMailboxSync\.provider/);
+  });
+
+  it('rejects unknown keys (a typo must not silently fall back to a default)', () => {
+    expect(errorOf({ ...base, offboarding: { mode: 'delete', gracedays: 3 } })).toMatch(/offboarding.*gracedays/s);
+  });
+
+  it('validates schedule expressions as EventBridge does', () => {
+    expect(() => parseDeploymentConfig({ ...base, schedules: { health: 'rate(5 minutes)', reconcile: 'cron(0 18 * * ? *)' } })).not.toThrow();
+    expect(errorOf({ ...base, schedules: { health: 'rate(1 hours)' } })).toMatch(/schedules\.health: .*singular/);
+    expect(errorOf({ ...base, schedules: { health: 'every 5 minutes' } })).toMatch(/schedules\.health: must be an EventBridge schedule/);
+  });
+
+  it('bounds the worker concurrency and checks the alarm email', () => {
+    expect(errorOf({ ...base, workerReservedConcurrency: 1 })).toMatch(/workerReservedConcurrency/);
+    expect(errorOf({ ...base, alarmEmail: 'ops' })).toMatch(/alarmEmail: must be an email address/);
+  });
+
+  it('missing configuration says where to put it', () => {
+    expect(() => loadDeploymentConfig(context({}))).toThrow(/set the cdk.json context key 'wecomMailboxSync'/);
+  });
+
+  it('reads a JSON file named by the configFile context key, and a JSON string from -c', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wms-cfg-'));
+    try {
+      writeFileSync(join(dir, 'prod.json'), JSON.stringify({ ...base, mailDomain: 'corp.example.cn', wecomEgress: { fixedIp: true } }));
+      const cfg = loadDeploymentConfig(context({ configFile: 'prod.json', wecomMailboxSync: base }), dir);
+      expect(cfg.mailDomain).toBe('corp.example.cn');
+      expect(cfg.wecomEgress.fixedIp).toBe(true);
+      writeFileSync(join(dir, 'bad.json'), '{ nope');
+      expect(() => loadDeploymentConfig(context({ configFile: 'bad.json' }), dir)).toThrow(/bad\.json is not valid JSON/);
+      expect(() => loadDeploymentConfig(context({ configFile: 'absent.json' }), dir)).toThrow(/cannot read config file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(loadDeploymentConfig(context({ wecomMailboxSync: JSON.stringify(base) })).mailDomain).toBe('example.com');
+  });
+
+  it('SYNC_CONFIG has the runtime shape from the brief and no infrastructure knobs', () => {
+    const cfg = parseDeploymentConfig({ ...base, syncProfile: { protectedDepartments: ['财务部'] } });
+    const sync = toSyncConfig(cfg, 'https://x.example/mailbox/events/graph');
+    expect(Object.keys(sync).sort()).toEqual(['addressRule', 'graph', 'mailDomain', 'offboarding', 'onboarding', 'profile', 'provider', 'reconcile', 'wecom'].sort());
+    expect(sync.profile.protectedDepartments).toEqual(['财务部']);
+    expect(sync.graph.notificationUrl).toBe('https://x.example/mailbox/events/graph');
+    expect(JSON.stringify(sync)).not.toMatch(/alarmEmail|apiThrottle|schedules|fixedIp/);
+  });
+});
