@@ -92,12 +92,15 @@ describe('synth and cdk-nag', () => {
   });
 
   it.skipIf(process.env.INFRA_TEST_BUNDLING === '0')('bundles every handler locally as minified ESM with the require shim and a source map', () => {
-    const assetDirs = readdirSync(s.outdir).filter((d) => d.startsWith('asset.'));
-    expect(assetDirs.length).toBe(HANDLERS.length);
-    for (const d of assetDirs) {
-      const code = readFileSync(join(s.outdir, d, 'index.mjs'), 'utf8');
-      expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      expect(existsSync(join(s.outdir, d, 'index.mjs.map'))).toBe(true);
+    const assetDirs = new Set(readdirSync(s.outdir).filter((d) => d.startsWith('asset.')));
+    for (const n of HANDLERS) {
+      // Code.S3Key is '<asset hash>.zip'; the bundle sits in asset.<hash>/ in the cloud assembly.
+      const hash = String(fnProps(n).Code.S3Key).replace(/\.zip$/, '');
+      const dir = `asset.${hash}`;
+      expect(assetDirs.has(dir), n).toBe(true);
+      const code = readFileSync(join(s.outdir, dir, 'index.mjs'), 'utf8');
+      expect(code.startsWith(ESM_REQUIRE_BANNER), n).toBe(true);
+      expect(existsSync(join(s.outdir, dir, 'index.mjs.map')), n).toBe(true);
     }
   });
 });
