@@ -60,7 +60,7 @@ export class FakeMailbox implements MailboxDirectory {
   groups = new Map<string, { id: string; path: string; members: Set<string> }>();
   writes: Array<{ op: string; id?: string; patch?: unknown }> = [];
   /** Make the next N create() calls fail with this error. */
-  failCreate: { error: Error; times: number } | undefined;
+  failCreate: { error: Error; times: number; employeeId?: string } | undefined;
   private seq = 0;
 
   async findByEmployeeId(userid: string) {
@@ -72,7 +72,7 @@ export class FakeMailbox implements MailboxDirectory {
     return a ? clone(a) : undefined;
   }
   async create(input: MailboxAccountInput & { employeeId: string; email: string; displayName: string }) {
-    if (this.failCreate && this.failCreate.times > 0) {
+    if (this.failCreate && this.failCreate.times > 0 && (!this.failCreate.employeeId || this.failCreate.employeeId === input.employeeId)) {
       this.failCreate.times--;
       throw this.failCreate.error;
     }
@@ -219,11 +219,11 @@ export class FakeCipher implements FieldCipher {
   async seal(value: string, where: FieldLocation): Promise<SealedValue> {
     this.seals++;
     const bound = `${where.table}|${where.subject}|${where.field}|${value}`;
-    return { ct: `v1.${Buffer.from(bound).map((b) => b ^ 0x5a).toString('base64url')}`, h: await this.hash(where.field, value) };
+    return { ct: `v1.${Buffer.from(Buffer.from(bound).map((b) => b ^ 0x5a)).toString('base64url')}`, h: await this.hash(where.field, value) };
   }
   async open(sealed: SealedValue | string, where: FieldLocation): Promise<string> {
     const ct = typeof sealed === 'string' ? sealed : sealed.ct;
-    const text = Buffer.from(ct.slice(3), 'base64url').map((b) => b ^ 0x5a).toString();
+    const text = Buffer.from(Buffer.from(ct.slice(3), 'base64url').map((b) => b ^ 0x5a)).toString();
     const prefix = `${where.table}|${where.subject}|${where.field}|`;
     if (!text.startsWith(prefix)) throw new Error('sealed value belongs elsewhere');
     return text.slice(prefix.length);

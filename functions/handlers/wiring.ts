@@ -1,0 +1,106 @@
+/**
+ * AWS wiring shared by the sync worker and the grace deleter: one set of clients and one
+ * EngineDeps per container, built lazily at the first invocation (secrets fetched once).
+ * Handlers import this file dynamically so a cold start loads the SDK clients only once
+ * it knows it needs them.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { parseRuntimeConfig } from '../config/runtime';
+import { loadSecretJson } from '../config/secrets';
+import { log } from '../log';
+import { GraphDirectory } from '../mailbox/graph';
+import { addressKey } from '../mailbox/receive';
+import { ensureGraphSubscriptions } from '../mailbox/subscriptions';
+import { SqsDeadLetters } from '../queue/dlq';
+import { SqsWorkQueue } from '../queue/sqs';
+import { fieldCipherFromEnv } from '../security/cipher-from-env';
+import { DynamoAuditLog } from '../store/audit';
+import { dynamoClient } from '../store/dynamo';
+import { DynamoStateStore } from '../store/state';
+import type { EngineDeps } from '../sync/context';
+import { CachedDepartmentTree } from '../sync/departments';
+import type { SyncWorkerDeps } from '../sync/worker';
+import { WecomApiClient } from '../wecom/api';
+import { mailboxSecretFromEnv, type MailboxSecret } from './mailbox-events';
+
+interface WecomApiSecret {
+  corpId: string;
+  contactsSecret: string;
+  appSecret: string;
+}
+
+function requireEnv(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`missing configuration: ${name}`);
+  return v;
+}
+
+function wecomSecretFromEnv(): WecomApiSecret {
+  return { corpId: requireEnv('WECOM_CORP_ID'), contactsSecret: requireEnv('WECOM_CONTACTS_SECRET'), appSecret: requireEnv('WECOM_APP_SECRET') };
+}
+
+/** Department names change without events (renames): refresh the tree at least this often. */
+const DEPARTMENT_TREE_MAX_AGE_MS = 5 * 60_000;
+
+let engine: Promise<EngineDeps> | undefined;
+let sqs: SQSClient | undefined;
+
+const sqsClient = () => (sqs ??= new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}));
+
+async function buildEngineDeps(): Promise<EngineDeps> {
+  const config = parseRuntimeConfig(process.env.SYNC_CONFIG ?? '{}');
+  const stateTable = requireEnv('STATE_TABLE');
+  const dynamo = dynamoClient();
+  const [wecomSecret, mailboxSecret, cipher] = await Promise.all([
+    loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', wecomSecretFromEnv),
+    loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv),
+    fieldCipherFromEnv(dynamo),
+  ]);
+  const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase });
+  const mailbox = new GraphDirectory({
+    tenantId: mailboxSecret.tenantId,
+    clientId: mailboxSecret.clientId,
+    clientSecret: mailboxSecret.clientSecret,
+    domain: config.mailDomain,
+    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
+    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
+  });
+  const queue = process.env.QUEUE_URL ? new SqsWorkQueue(sqsClient(), process.env.QUEUE_URL) : undefined;
+  const notificationUrl = config.graph.notificationUrl;
+  return {
+    wecom,
+    mailbox,
+    state: new DynamoStateStore(dynamo, stateTable),
+    audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE')),
+    cipher,
+    departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: DEPARTMENT_TREE_MAX_AGE_MS }),
+    config,
+    now: () => new Date(),
+    metrics: { count: (name, n = 1) => log.debug('metric', { name, n }) },
+    stateTable,
+    ...(queue ? { enqueue: (msgs) => queue.enqueue(msgs) } : {}),
+    addressKey: (email) => addressKey(mailboxSecret.webhookSecret, email),
+    onSubscriptionLifecycle: async (message) => {
+      if (!notificationUrl) {
+        log.warn('subscription lifecycle event but no SYNC_CONFIG.graph.notificationUrl', { hint: message.hint });
+        return;
+      }
+      await ensureGraphSubscriptions(mailbox, { notificationUrl, lifecycleNotificationUrl: notificationUrl, clientState: mailboxSecret.clientState });
+    },
+  };
+}
+
+/** The container's EngineDeps (a failed build is retried at the next invocation). */
+export function awsEngineDeps(): Promise<EngineDeps> {
+  engine ??= buildEngineDeps();
+  engine.catch(() => (engine = undefined));
+  return engine;
+}
+
+export function awsWorkerDeps(): SyncWorkerDeps {
+  return {
+    engineDeps: awsEngineDeps,
+    deadLetters: new SqsDeadLetters(sqsClient(), requireEnv('DLQ_URL')),
+    maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT ?? '5') || 5,
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The sync engine's one entry point: converge one subject. Used by the queue worker for
+ * every event, and by reconcile for repairs (operator 'reconcile', optionally dry run).
+ *
+ * A concurrent run on the same subject (a reconcile repair racing the worker) shows up as a
+ * VersionConflictError on the state write; the whole subject is simply re-run — re-reading
+ * both sides converges — a bounded number of times before the error goes back to the queue.
+ */
+import type { SyncMessage } from '../queue/messages';
+import { VersionConflictError } from '../store/ports';
+import { log } from '../log';
+import { RunContext, type EngineDeps, type SyncOutcome } from './context';
+import { syncParty } from './party';
+import { syncPerson } from './person';
+import { resolveSubject } from './resolve';
+import { userSubject } from './model';
+
+export type { EngineDeps, SyncOutcome, EngineMetrics } from './context';
+
+const MAX_ATTEMPTS = 3;
+
+export async function syncSubject(message: SyncMessage, deps: EngineDeps): Promise<SyncOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runOnce(message, deps);
+    } catch (err) {
+      if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
+        deps.metrics?.count('versionConflict');
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+async function runOnce(message: SyncMessage, deps: EngineDeps): Promise<SyncOutcome> {
+  const probe = new RunContext(deps, message, message.subject);
+  const r = await resolveSubject(probe, message.subject);
+  switch (r.kind) {
+    case 'user': {
+      const ctx = new RunContext(deps, message, userSubject(r.userid));
+      await syncPerson(ctx, r.userid);
+      return ctx.outcome();
+    }
+    case 'party':
+      await syncParty(probe, r.id);
+      return probe.outcome();
+    case 'subscription':
+      if (deps.onSubscriptionLifecycle) await deps.onSubscriptionLifecycle(message);
+      else log.info('subscription lifecycle event ignored: no handler wired', { subject: message.subject, eventId: message.eventId });
+      return probe.outcome();
+    case 'unresolved':
+      if (r.auditOnce) {
+        // An unmanaged account changes often; one audit record says we leave it alone.
+        const past = await deps.audit.bySubject(message.subject, { limit: 20 });
+        if (!past.some((a) => a.action === 'skip')) await probe.audit({ action: 'skip', reason: r.reason });
+        else {
+          deps.metrics?.count('skip');
+          probe.actions.push('skip');
+        }
+      } else {
+        await probe.audit({ action: 'skip', reason: r.reason });
+      }
+      probe.reason ??= r.reason;
+      return probe.outcome();
+  }
+}
