@@ -1,0 +1,406 @@
+/**
+ * Reconcile-all: the safety net under the event-driven sync. Lists both directories in
+ * full, normalizes both sides with the worker's own code (normalize → policy → diff), and
+ * classifies every person and department. Optionally repairs — through the engine
+ * (`syncSubject`), so policy, authority, uniqueness and audit are exactly the worker's —
+ * dry run by default, and behind a deletion guard.
+ *
+ * Memory: only the WeCom side is held, as one compact record per userid; the mailbox side
+ * is streamed page by page and compared as it arrives.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MailboxAccount } from '../mailbox/directory';
+import type { SyncMessage } from '../queue/messages';
+import { log } from '../log';
+import { maskEmail, maskPhone, redactText } from '../security/redact';
+import type { AuditInput, AuditLog, AuditRecord } from '../store/ports';
+import type { WecomDepartment, WecomUser } from '../wecom/contacts';
+import type { EngineDeps, SyncOutcome } from './context';
+import { memberState } from './decide';
+import { diffContact } from './diff';
+import { syncSubject } from './engine';
+import { isSensitiveField, userSubject, type Contact } from './model';
+import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
+import { applyProfile } from './policy';
+import type { DepartmentTree } from './departments';
+import {
+  DRIFT_CLASSES,
+  INFORMATIONAL,
+  REPAIRABLE,
+  reportCsv,
+  reportJson,
+  reportName,
+  type DriftClass,
+  type Finding,
+  type GuardResult,
+  type ReconcileReport,
+  type ReportSink,
+} from './report';
+
+export interface ReconcileProgress {
+  phase: 'wecom' | 'mailbox' | 'repair';
+  done: number;
+  total?: number;
+}
+
+export interface ReconcileDeps extends EngineDeps {
+  /** Where the CSV/JSON report goes; none → the report is only returned. */
+  reports?: ReportSink;
+  /** Concurrent WeCom user/get calls (default 16: far below WeCom's 10,000/min per API once latency is counted). */
+  concurrency?: number;
+  /** Concurrent engine runs in a repair (default 4). */
+  repairConcurrency?: number;
+  progress?: (p: ReconcileProgress) => void;
+}
+
+export interface ReconcileOptions {
+  /** Apply the differences through the engine (dry run unless `apply`). */
+  repair?: boolean;
+  /** Really write (repair only). Default false: the engine runs with dryRun, audited 'dry-run'. */
+  apply?: boolean;
+  /** An operator confirmed destructive actions above the deletion guard. */
+  confirm?: boolean;
+  /** 'reconcile' (schedule) or 'cli:<user>'. */
+  operator?: string;
+}
+
+/** The subject reconcile runs are audited under. */
+export const RECONCILE_SUBJECT = 'reconcile';
+
+/** What we keep per WeCom person between the two listings: small, no raw WeCom payload. */
+interface WecomRecord {
+  desired: Contact;
+  enabled: boolean;
+  seen: boolean;
+}
+
+/** The deletion guard's limit: the stricter of an absolute count and a share of the managed population. */
+export function deletionLimit(config: EngineDeps['config'], managed: number): number {
+  const maxDeletes = config.reconcile?.maxDeletes ?? 20;
+  const pct = config.reconcile?.maxDeletePercent ?? 5;
+  return Math.min(maxDeletes, Math.floor((pct / 100) * managed));
+}
+
+export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions = {}): Promise<ReconcileReport> {
+  const started = deps.now();
+  const runId = `reconcile-${reportName(started)}-${randomUUID().slice(0, 8)}`;
+  const operator = opts.operator ?? 'reconcile';
+  const findings: Finding[] = [];
+  const add = (f: Finding) => void findings.push(f);
+
+  // ---------------------------------------------------------------- departments
+  // A rename arrives as no event at all: always re-read the tree here.
+  deps.departments.invalidate();
+  const [tree, rawDepartments] = await Promise.all([deps.departments.get(), deps.wecom.listDepartments()]);
+  const knownPaths = new Set<string>();
+  for (const d of rawDepartments) {
+    const path = tree.pathOf(d.id);
+    if (path === undefined) add(unmappedDepartment(d, 'department has no path (parent missing from the tree)'));
+    else knownPaths.add(path);
+  }
+  for (const dup of tree.duplicates()) {
+    add({
+      class: 'department-duplicate-path',
+      subject: `party:${dup.ids[0]}`,
+      departmentId: dup.ids[0]!,
+      detail: `path '${dup.path}' is shared by departments ${dup.ids.join(', ')}: members cannot be told apart in the mailbox`,
+    });
+  }
+
+  // ---------------------------------------------------------------- WeCom side
+  const ids = await deps.wecom.listUserIds();
+  const people = new Map<string, WecomRecord>();
+  const mobileHashes = new Map<string, string[]>();
+  const emailHashes = new Map<string, string[]>();
+  const masked = new Map<string, string>();
+  const unmappedIds = new Map<number, string[]>();
+  let done = 0;
+  await pool(ids, deps.concurrency ?? 16, async (userid) => {
+    const w = await deps.wecom.getUser(userid);
+    if (++done % 1000 === 0 || done === ids.length) deps.progress?.({ phase: 'wecom', done, total: ids.length });
+    if (!w) return; // deleted between list_id and user/get
+    for (const id of w.department ?? []) {
+      if (tree.pathOf(id) === undefined) unmappedIds.set(id, [...(unmappedIds.get(id) ?? []), userid]);
+    }
+    const desired = desiredContact(deps, tree, w);
+    if (desired === undefined) return; // out of the sync scope
+    people.set(userid, { desired, enabled: memberState(w) === 'enabled', seen: false });
+    if (desired.mobile) await collect(deps, mobileHashes, masked, 'mobile', desired.mobile, userid);
+    if (desired.email) await collect(deps, emailHashes, masked, 'email', desired.email, userid);
+  });
+  for (const [id, users] of unmappedIds) {
+    if (findings.some((f) => f.class === 'department-unmapped' && f.departmentId === id)) continue;
+    add({ class: 'department-unmapped', subject: `party:${id}`, departmentId: id, detail: `WeCom department ${id} (of ${users.length} member(s)) has no path in the department tree` });
+  }
+  for (const [cls, map] of [['duplicate-mobile', mobileHashes], ['duplicate-email', emailHashes]] as const) {
+    for (const [hash, users] of map) {
+      if (users.length < 2) continue;
+      for (const userid of users) {
+        add({ class: cls, subject: userSubject(userid), userid, detail: `${masked.get(hash)} shared by ${users.join(', ')} (keyed hash ${hash.slice(0, 12)})` });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- mailbox side (streamed)
+  let mailboxAccounts = 0;
+  let managed = 0;
+  let inSync = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await deps.mailbox.listPage(cursor);
+    for (const m of page.accounts) {
+      mailboxAccounts++;
+      if (m.deleted) continue;
+      if (!m.employeeId) {
+        add({ class: 'unmanaged', subject: `mailbox:${deps.mailbox.provider}:${m.id}`, accountId: m.id, detail: 'no employeeId link: not managed, never touched' });
+        continue;
+      }
+      managed++;
+      if (m.department && !knownPaths.has(m.department)) {
+        add({ class: 'mailbox-department-unknown', subject: userSubject(m.employeeId), userid: m.employeeId, accountId: m.id, detail: `mailbox department '${m.department}' is not a WeCom department path` });
+      }
+      if (comparePerson(deps, m, people.get(m.employeeId), add)) inSync++;
+    }
+    cursor = page.next;
+    deps.progress?.({ phase: 'mailbox', done: mailboxAccounts });
+  } while (cursor);
+
+  for (const [userid, p] of people) {
+    if (p.seen) continue;
+    // A disabled member without a mailbox has nothing to provision (the gate's held members
+    // are the exception; the worker provisions them on their own events).
+    if (!p.enabled) inSync++;
+    else add({ class: 'missing-in-mailbox', subject: userSubject(userid), userid, detail: 'WeCom member has no mailbox account' });
+  }
+  people.clear();
+
+  const byClass: Partial<Record<DriftClass, number>> = {};
+  for (const f of findings) byClass[f.class] = (byClass[f.class] ?? 0) + 1;
+  const drift = findings.filter((f) => !INFORMATIONAL.has(f.class)).length;
+
+  const report: ReconcileReport = {
+    runId,
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    mode: opts.repair ? (opts.apply ? 'repair' : 'repair-dry-run') : 'report',
+    counts: { wecomPeople: ids.length, mailboxAccounts, managedAccounts: managed, departments: rawDepartments.length, inSync, byClass },
+    drift,
+    findings,
+  };
+
+  if (opts.repair) report.guard = await repair(deps, findings, managed, opts, runId, operator);
+
+  report.finishedAt = deps.now().toISOString();
+  if (deps.reports) {
+    report.locations = await deps.reports.write(reportName(started), { csv: reportCsv(report), json: reportJson(report) });
+  }
+  await deps.audit.append({
+    subject: RECONCILE_SUBJECT,
+    operator,
+    action: drift === 0 ? 'noop' : 'skip',
+    outcome: report.mode === 'repair-dry-run' ? 'dry-run' : 'ok',
+    changes: DRIFT_CLASSES.filter((c) => byClass[c]).map((c) => ({ field: c, new: byClass[c] })),
+    reason: summary(report),
+    eventId: runId,
+    at: deps.now(),
+  });
+  log.info('reconcile finished', { runId, mode: report.mode, drift, byClass, guard: report.guard, locations: report.locations });
+  return report;
+}
+
+/** One line an operator reads in the audit log or a CLI: counts, guard, where the report is. */
+export function summary(r: ReconcileReport): string {
+  const parts = DRIFT_CLASSES.filter((c) => r.counts.byClass[c]).map((c) => `${r.counts.byClass[c]} ${c}`);
+  const guard = r.guard?.tripped ? `; refused: deletion guard (${r.guard.destructive} > ${r.guard.limit})${r.guard.confirmed ? ' — confirmed by operator' : ''}` : '';
+  return `${r.mode}: ${r.counts.wecomPeople} WeCom people, ${r.counts.managedAccounts} managed accounts, ${r.counts.inSync} in sync; ${parts.length ? parts.join(', ') : 'no drift'}${guard}${r.locations?.length ? `; report ${r.locations.join(' ')}` : ''}`;
+}
+
+// ------------------------------------------------------------------ classification
+
+function unmappedDepartment(d: WecomDepartment, why: string): Finding {
+  return { class: 'department-unmapped', subject: `party:${d.id}`, departmentId: d.id, detail: why };
+}
+
+/** The contact as the worker would write it: normalize + profile. undefined = out of scope. */
+function desiredContact(deps: ReconcileDeps, tree: DepartmentTree, w: WecomUser): Contact | undefined {
+  const { config } = deps;
+  const normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
+  const { contact, outOfScope } = applyProfile(normalized.contact, config.profile) as ReturnType<typeof applyProfile> & { outOfScope?: boolean };
+  if (outOfScope) return undefined;
+  delete contact.enabled;
+  return contact;
+}
+
+async function collect(deps: ReconcileDeps, map: Map<string, string[]>, masked: Map<string, string>, field: 'mobile' | 'email', value: string, userid: string) {
+  const h = await deps.cipher.hash(field, value);
+  const list = map.get(h);
+  if (list) list.push(userid);
+  else {
+    map.set(h, [userid]);
+    masked.set(h, field === 'mobile' ? maskPhone(value) : maskEmail(value));
+  }
+}
+
+/** Compare one managed account with its WeCom person; returns true when in sync. */
+function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | undefined, add: (f: Finding) => void): boolean {
+  const userid = m.employeeId!;
+  const base = { subject: userSubject(userid), userid, accountId: m.id };
+  if (!p) {
+    // Already disabled: offboarded, nothing left to do (the mailbox owns deleting it).
+    if (!m.enabled) return true;
+    add({ ...base, class: 'extra-in-mailbox', detail: 'managed account (employeeId) whose userid is not in WeCom' });
+    return false;
+  }
+  if (p.seen) {
+    add({ ...base, class: 'extra-in-mailbox', detail: 'a second mailbox account carries the same employeeId' });
+    return false;
+  }
+  p.seen = true;
+  if (p.enabled && !m.enabled) {
+    add({ ...base, class: 'offboarded-in-mailbox', detail: 'mailbox disabled but WeCom member active' });
+    return false;
+  }
+  if (!p.enabled && m.enabled) {
+    add({ ...base, class: 'disabled-in-wecom', detail: 'WeCom member disabled but mailbox active' });
+    return false;
+  }
+  if (!p.enabled) return true;
+  const current: Contact = { ...normalizeMailboxAccount(m), userid };
+  delete current.enabled;
+  const changes = diffContact(p.desired, current, deps.config.profile.authority ?? {}).filter(
+    // The mailbox keeps only the main department: compare that one.
+    (c) => !(c.field === 'departments' && (p.desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)),
+  );
+  if (!changes.length) return true;
+  add({ ...base, class: 'fields-differ', fields: changes.map((c) => c.field), detail: changes.map(describe).join('; ') });
+  return false;
+}
+
+/** A change as an operator may read it: sensitive values masked, structured ones summarized. */
+function describe(c: { field: string; old?: unknown; new?: unknown }): string {
+  const show = (v: unknown): string => {
+    if (v === undefined) return '?';
+    if (v === null) return '∅';
+    if (c.field === 'mobile' || c.field === 'telephone') return maskPhone(String(v));
+    if (c.field === 'email' || c.field === 'personalEmail') return maskEmail(String(v));
+    if (isSensitiveField(c.field)) return '(set)';
+    if (Array.isArray(v)) return v.join('|');
+    return redactText(String(v));
+  };
+  return `${c.field}: ${show(c.old)} → ${show(c.new)}`;
+}
+
+// ------------------------------------------------------------------ repair
+
+/** An audit log that records nothing: the planning pass of a repair must leave no trace. */
+function silentAudit(real: AuditLog): AuditLog {
+  let seq = 0;
+  return {
+    append: async (input: AuditInput): Promise<AuditRecord> => ({
+      ...input,
+      seq: ++seq,
+      at: (input.at ?? new Date()).toISOString(),
+      hash: '',
+      prevHash: '',
+    }) as AuditRecord,
+    bySubject: (s, o) => real.bySubject(s, o),
+    byTime: (a, b) => real.byTime(a, b),
+    verify: (s) => real.verify(s),
+  };
+}
+
+/** Disables or deletes a person (either side). The gate's temporary disable during onboarding is not one. */
+export function isDestructive(o: SyncOutcome): boolean {
+  if (o.actions.includes('delete')) return true;
+  return o.actions.includes('disable') && !o.actions.includes('create');
+}
+
+async function repair(deps: ReconcileDeps, findings: Finding[], managed: number, opts: ReconcileOptions, runId: string, operator: string): Promise<GuardResult> {
+  const bySubject = new Map<string, Finding[]>();
+  for (const f of findings) {
+    if (!REPAIRABLE.has(f.class) || !f.userid) continue;
+    const list = bySubject.get(f.subject) ?? [];
+    list.push(f);
+    bySubject.set(f.subject, list);
+  }
+  const subjects = [...bySubject.keys()];
+  const message = (subject: string): SyncMessage => ({
+    v: 1,
+    subject: subject as SyncMessage['subject'],
+    source: 'reconcile',
+    eventId: `${runId}:${subject}`,
+    hint: 'reconcile',
+    operator,
+    receivedAt: deps.now().toISOString(),
+  });
+  const mark = (subject: string, repairStatus: Finding['repair'], o?: SyncOutcome, detail?: string) => {
+    for (const f of bySubject.get(subject) ?? []) {
+      f.repair = repairStatus;
+      if (o) f.actions = o.actions;
+      if (detail) f.detail = `${f.detail ?? ''}${f.detail ? '; ' : ''}${detail}`;
+    }
+  };
+  const conc = deps.repairConcurrency ?? 4;
+  const limit = deletionLimit(deps.config, managed);
+  let done = 0;
+
+  // Plan: the engine itself says what it would do (dry run, nothing audited).
+  const destructive = new Set<string>();
+  const planDeps: EngineDeps = { ...deps, dryRun: true, audit: opts.apply ? silentAudit(deps.audit) : deps.audit };
+  delete planDeps.enqueue;
+  await pool(subjects, conc, async (subject) => {
+    try {
+      const o = await syncSubject(message(subject), planDeps);
+      if (isDestructive(o)) destructive.add(subject);
+      if (!opts.apply) mark(subject, 'dry-run', o);
+    } catch (err) {
+      mark(subject, 'failed', undefined, `plan failed: ${redactText((err as Error).message)}`);
+    }
+    deps.progress?.({ phase: 'repair', done: ++done, total: subjects.length * (opts.apply ? 2 : 1) });
+  });
+
+  const guard: GuardResult = { destructive: destructive.size, limit, tripped: destructive.size > limit, confirmed: opts.confirm === true };
+  if (!opts.apply) return guard;
+
+  const refuse = guard.tripped && !guard.confirmed;
+  if (refuse) {
+    await deps.audit.append({
+      subject: RECONCILE_SUBJECT,
+      operator,
+      action: 'refused',
+      outcome: 'refused',
+      reason: `refused: deletion guard (${destructive.size} > ${limit}); nothing destructive applied, confirm to proceed`,
+      eventId: runId,
+      at: deps.now(),
+    });
+    log.warn('reconcile deletion guard tripped', { runId, destructive: destructive.size, limit });
+  }
+  await pool(subjects, conc, async (subject) => {
+    if (refuse && destructive.has(subject)) {
+      mark(subject, 'refused', undefined, `refused: deletion guard (${destructive.size} > ${limit})`);
+    } else if (!bySubject.get(subject)?.some((f) => f.repair === 'failed')) {
+      try {
+        const o = await syncSubject(message(subject), deps);
+        mark(subject, o.changed ? 'applied' : 'unchanged', o);
+      } catch (err) {
+        mark(subject, 'failed', undefined, redactText((err as Error).message));
+      }
+    }
+    deps.progress?.({ phase: 'repair', done: ++done, total: subjects.length * 2 });
+  });
+  return guard;
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Run `fn` over `items` with at most `n` in flight; the first error stops the pool. */
+export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+}
