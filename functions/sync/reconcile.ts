@@ -72,6 +72,8 @@ interface WecomRecord {
   desired: Contact;
   enabled: boolean;
   seen: boolean;
+  /** Unique fields whose value another person shares: reported as duplicates, not as field drift (the engine refuses them). */
+  shared?: Set<string>;
 }
 
 /** The deletion guard's limit: the stricter of an absolute count and a share of the managed population. */
@@ -137,6 +139,8 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
       if (users.length < 2) continue;
       for (const userid of users) {
         add({ class: cls, subject: userSubject(userid), userid, detail: `${masked.get(hash)} shared by ${users.join(', ')} (keyed hash ${hash.slice(0, 12)})` });
+        const p = people.get(userid);
+        if (p) (p.shared ??= new Set()).add(cls === 'duplicate-mobile' ? 'mobile' : 'email');
       }
     }
   }
@@ -269,10 +273,11 @@ function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | 
   delete current.enabled;
   const changes = diffContact(p.desired, current, deps.config.profile.authority ?? {}).filter(
     // The mailbox keeps only the main department: compare that one.
-    (c) => !(c.field === 'departments' && (p.desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)),
+    (c: { field: string }) =>
+      !(c.field === 'departments' && (p.desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)) && !p.shared?.has(c.field),
   );
   if (!changes.length) return true;
-  add({ ...base, class: 'fields-differ', fields: changes.map((c) => c.field), detail: changes.map(describe).join('; ') });
+  add({ ...base, class: 'fields-differ', fields: changes.map((c: { field: string }) => c.field), detail: changes.map(describe).join('; ') });
   return false;
 }
 

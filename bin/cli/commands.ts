@@ -1,0 +1,240 @@
+/**
+ * The operator CLI's commands, as functions of (target, arguments, io) → exit code, so the
+ * e2e test can run them in-process as well as through the binary.
+ *
+ * Exit codes: 0 success / in sync, 2 drift found (reconcile) or audit chain broken,
+ * 1 failure, 64 usage error.
+ */
+import { userInfo } from 'node:os';
+import type { SyncMessage } from '../../functions/queue/messages';
+import { redactText } from '../../functions/security/redact';
+import type { AuditRecord } from '../../functions/store/ports';
+import { checkHealth, type HealthResult } from '../../functions/sync/health';
+import { RECONCILE_SUBJECT, reconcileAll, summary } from '../../functions/sync/reconcile';
+import type { ReconcileReport } from '../../functions/sync/report';
+import { progress, table, type Io } from './output';
+import { CliError, type CliTarget } from './target';
+
+export const EXIT = { ok: 0, failure: 1, drift: 2, usage: 64 } as const;
+
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT.usage);
+    this.name = 'UsageError';
+  }
+}
+
+export function operatorName(): string {
+  let user = 'unknown';
+  try {
+    user = process.env.WECOM_SYNC_OPERATOR || userInfo().username;
+  } catch {
+    /* no passwd entry (containers) */
+  }
+  return `cli:${user}`;
+}
+
+// ------------------------------------------------------------------ reconcile
+
+export interface ReconcileArgs {
+  repair?: boolean;
+  apply?: boolean;
+  confirm?: boolean;
+  json?: boolean;
+}
+
+export async function reconcileCommand(target: CliTarget, args: ReconcileArgs, io: Io): Promise<number> {
+  if ((args.apply || args.confirm) && !args.repair) throw new UsageError('--apply and --confirm only make sense with --repair');
+  const bar = progress(io);
+  const labels = { wecom: 'WeCom users', mailbox: 'mailbox accounts', repair: 'repair' } as const;
+  let report: ReconcileReport;
+  try {
+    report = await reconcileAll(
+      { ...(await target.engineDeps()), reports: await target.reports(), progress: (p) => bar.update(labels[p.phase], p.done, p.total) },
+      { repair: args.repair === true, apply: args.apply === true, confirm: args.confirm === true, operator: operatorName() },
+    );
+  } finally {
+    bar.stop();
+  }
+  const failed = report.findings.some((f) => f.repair === 'failed');
+  const unresolved = report.findings.filter((f) => f.class !== 'unmanaged' && !(f.repair === 'applied' || f.repair === 'unchanged')).length;
+  const code = failed ? EXIT.failure : report.mode === 'repair' ? (unresolved ? EXIT.drift : EXIT.ok) : report.drift ? EXIT.drift : EXIT.ok;
+
+  if (args.json) {
+    io.out(JSON.stringify(report, null, 2));
+    return code;
+  }
+  io.out(summary(report));
+  const rows = report.findings.filter((f) => f.class !== 'unmanaged');
+  table(io, rows as unknown as Array<Record<string, unknown>>, report.mode === 'report' ? ['class', 'subject', 'fields', 'detail'] : ['class', 'subject', 'fields', 'repair', 'actions', 'detail']);
+  const unmanaged = report.counts.byClass.unmanaged ?? 0;
+  if (unmanaged) io.out(`${unmanaged} unmanaged mailbox account(s) (no employeeId): listed in the report, never touched.`);
+  if (report.guard?.tripped && !report.guard.confirmed) {
+    io.out(
+      report.mode === 'repair'
+        ? `DELETION GUARD: ${report.guard.destructive} people would be disabled or deleted (limit ${report.guard.limit}); none of those was applied. Re-run with --repair --apply --confirm after checking the report.`
+        : `deletion guard would trip: ${report.guard.destructive} people would be disabled or deleted (limit ${report.guard.limit}); applying will need --confirm.`,
+    );
+  }
+  if (report.mode === 'repair-dry-run' && report.drift) io.out('dry run: nothing was written (audited as dry-run). Add --apply to repair.');
+  return code;
+}
+
+// ------------------------------------------------------------------ audit
+
+export interface AuditArgs {
+  subject?: string;
+  since?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+export async function auditCommand(target: CliTarget, args: AuditArgs, io: Io): Promise<number> {
+  if (!args.subject) throw new UsageError('audit needs --subject (e.g. user:zhangsan, party:2, reconcile)');
+  let since: Date | undefined;
+  if (args.since) {
+    since = new Date(args.since);
+    if (Number.isNaN(since.getTime())) throw new UsageError(`--since is not an ISO date: ${args.since}`);
+  }
+  const limit = args.limit ? Number(args.limit) : undefined;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive integer');
+  const audit = await target.audit();
+  const [records, chain] = await Promise.all([audit.bySubject(args.subject, { ...(since ? { since } : {}) }), audit.verify(args.subject)]);
+  const shown = limit ? records.slice(-limit) : records;
+  const code = chain.ok ? EXIT.ok : EXIT.drift;
+  if (args.json) {
+    io.out(JSON.stringify({ subject: args.subject, chain, records: shown }, null, 2));
+    return code;
+  }
+  if (!shown.length) io.out(`no audit records for ${args.subject}${since ? ` since ${since.toISOString()}` : ''}`);
+  table(
+    io,
+    shown.map((r: AuditRecord) => ({
+      seq: r.seq,
+      at: r.at,
+      operator: r.operator,
+      action: r.action,
+      target: r.target ?? '',
+      outcome: r.outcome,
+      changes: (r.changes ?? []).map((c) => `${c.field}${c.old !== undefined || c.new !== undefined ? `: ${fmt(c.old)} → ${fmt(c.new)}` : ''}`).join('; '),
+      reason: r.reason ?? '',
+    })),
+    ['seq', 'at', 'operator', 'action', 'target', 'outcome', 'changes', 'reason'],
+  );
+  io.out(chain.ok ? `chain: verified (${records.length} record(s) shown of the subject's chain)` : `CHAIN BROKEN: ${chain.problems.join('; ')}`);
+  return code;
+}
+
+function fmt(v: unknown): string {
+  if (v === undefined) return '?';
+  if (v === null) return '∅';
+  return redactText(typeof v === 'string' ? v : JSON.stringify(v));
+}
+
+// ------------------------------------------------------------------ dlq
+
+export async function dlqCommand(target: CliTarget, sub: string | undefined, args: { id?: string; json?: boolean }, io: Io): Promise<number> {
+  if (sub === 'list') {
+    const letters = await target.listDeadLetters();
+    if (args.json) io.out(JSON.stringify(letters, null, 2));
+    else if (!letters.length) io.out('no dead letters');
+    else {
+      table(io, letters as unknown as Array<Record<string, unknown>>, ['id', 'subject', 'source', 'hint', 'receiveCount', 'reason'], 80);
+      io.out(`${letters.length} dead letter(s). Redrive with: wecom-sync dlq redrive [--id ID]`);
+    }
+    return EXIT.ok;
+  }
+  if (sub === 'redrive') {
+    const n = await target.redrive(args.id);
+    if (args.json) io.out(JSON.stringify({ redriven: n }));
+    else io.out(n ? `${n} message(s) sent back to the work queue` : args.id ? `no dead letter with id ${args.id}` : 'no dead letters to redrive');
+    return args.id && n === 0 ? EXIT.failure : EXIT.ok;
+  }
+  throw new UsageError('dlq needs a subcommand: list | redrive [--id ID]');
+}
+
+// ------------------------------------------------------------------ status
+
+export interface StatusResult {
+  target: string;
+  queue?: { depth: number; deadLetters: number };
+  subscription?: { id: string; expiresAt: string; hoursLeft?: number } | null;
+  lastReconcile?: { at: string; action: string; outcome: string; summary?: string; operator: string } | null;
+  health: HealthResult;
+}
+
+export async function statusCommand(target: CliTarget, args: { json?: boolean }, io: Io): Promise<number> {
+  const [health, audit] = await Promise.all([target.health().then(checkHealth), target.audit()]);
+  // The newest reconcile record: the chain is per subject and ascending, the last one wins.
+  const runs = await audit.bySubject(RECONCILE_SUBJECT, { since: new Date(Date.now() - 90 * 86_400_000) });
+  const last = runs.at(-1);
+  const result: StatusResult = {
+    target: target.name,
+    ...(health.queue ? { queue: health.queue } : {}),
+    subscription: health.subscription ?? null,
+    lastReconcile: last ? { at: last.at, action: last.action, outcome: last.outcome, operator: last.operator, ...(last.reason ? { summary: last.reason } : {}) } : null,
+    health,
+  };
+  const code = health.ok ? EXIT.ok : EXIT.failure;
+  if (args.json) {
+    io.out(JSON.stringify(result, null, 2));
+    return code;
+  }
+  io.out(`target:          ${result.target}`);
+  if (result.queue) io.out(`queue:           ${result.queue.depth} waiting, ${result.queue.deadLetters} dead letter(s)`);
+  io.out(`subscription:    ${result.subscription ? `${result.subscription.id} expires ${result.subscription.expiresAt} (${result.subscription.hoursLeft} h)` : 'none'}`);
+  io.out(`last reconcile:  ${last ? `${last.at} by ${last.operator}: ${last.reason ?? last.action}` : 'never (in the last 90 days)'}`);
+  io.out('');
+  table(io, health.checks.map((c) => ({ check: c.name, status: c.ok ? 'ok' : c.severity === 'warn' ? 'WARN' : 'FAILED', detail: c.detail })), ['check', 'status', 'detail'], 100);
+  io.out(health.ok ? 'healthy' : 'UNHEALTHY');
+  return code;
+}
+
+// ------------------------------------------------------------------ local helpers (README demo)
+
+/** Print a Graph access token of the local stack's (simulated) Graph, for curl. */
+export async function localTokenCommand(target: CliTarget, io: Io): Promise<number> {
+  if (!target.local) throw new CliError('local-token works against the local stack only');
+  io.out(await target.local.graphToken());
+  return EXIT.ok;
+}
+
+/** Disable a person's mailbox account in the local stack's Graph: the offboarding demo. */
+export async function demoOffboardCommand(target: CliTarget, userid: string | undefined, io: Io): Promise<number> {
+  if (!target.local) throw new CliError('demo-offboard works against the local stack only');
+  if (!userid) throw new UsageError('demo-offboard needs a WeCom userid');
+  const graph = await target.local.graph();
+  const account = await graph.findByEmployeeId(userid);
+  if (!account) throw new CliError(`no mailbox account carries employeeId ${userid}`);
+  await graph.disable(account.id);
+  io.out(`mailbox account ${account.id} of ${userid} disabled; the Graph notification will offboard the WeCom member`);
+  return EXIT.ok;
+}
+
+// ------------------------------------------------------------------ CSV
+
+export interface ExportArgs {
+  source?: string;
+  out?: string;
+}
+
+export interface ImportArgs {
+  file?: string;
+  template?: string;
+  apply?: boolean;
+  json?: boolean;
+}
+
+/** Messages for people to bootstrap through the engine (import-csv --apply). */
+export function bootstrapMessages(userids: string[], operator: string, runId: string): SyncMessage[] {
+  const now = new Date().toISOString();
+  return userids.map((userid) => ({
+    v: 1,
+    subject: `user:${userid}`,
+    source: 'cli',
+    eventId: `${runId}:${userid}`,
+    hint: 'create_user',
+    operator,
+    receivedAt: now,
+  }));
+}

@@ -1,0 +1,454 @@
+/**
+ * Where the CLI points: the local stack (default; found through `.data/local-stack.json`,
+ * see bin/local/ADMIN-CONTRACT.md) or a deployed stack (`--stack NAME`: CloudFormation
+ * outputs, Secrets Manager, KMS, SQS with the operator's own AWS credentials).
+ *
+ * Both give the same `CliTarget`, so every command is written once. Clients are built
+ * lazily: `dlq list` never loads the KMS client, `audit` never fetches a WeCom secret.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
+import { GraphDirectory } from '../../functions/mailbox/graph';
+import { messageGroupId } from '../../functions/queue/dedupe';
+import type { SyncMessage } from '../../functions/queue/messages';
+import { EnvelopeCipher } from '../../functions/security/envelope';
+import { StoredHashKey } from '../../functions/security/hash-key';
+import { LocalFileKeyProvider } from '../../functions/security/local-key-provider';
+import type { KeyProvider } from '../../functions/security/ports';
+import { DynamoAuditLog } from '../../functions/store/audit';
+import type { AuditLog } from '../../functions/store/ports';
+import { DynamoStateStore } from '../../functions/store/state';
+import type { EngineDeps } from '../../functions/sync/context';
+import { CachedDepartmentTree } from '../../functions/sync/departments';
+import { graphTokenProbe, wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
+import { LocalReportSink, type ReportSink } from '../../functions/sync/report';
+import { WecomApiClient } from '../../functions/wecom/api';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface DeadLetterView {
+  id: string;
+  eventId?: string;
+  subject: string;
+  source?: string;
+  hint?: string | null;
+  reason: string;
+  receiveCount?: number;
+}
+
+export interface QueueStatus {
+  depth: number;
+  deadLetters: number;
+  subscription?: { id: string; expiresAt: string } | null;
+}
+
+export interface CliTarget {
+  kind: 'local' | 'stack';
+  name: string;
+  engineDeps(): Promise<EngineDeps>;
+  reports(): Promise<ReportSink>;
+  audit(): Promise<AuditLog>;
+  health(): Promise<HealthDeps>;
+  queueStatus(): Promise<QueueStatus>;
+  listDeadLetters(): Promise<DeadLetterView[]>;
+  /** Returns how many went back to the work queue. */
+  redrive(id?: string): Promise<number>;
+  enqueue(messages: SyncMessage[]): Promise<void>;
+  /** Local only: the simulated Graph's token and API base (for curl in the README). */
+  local?: { graphToken(): Promise<string>; graph(): Promise<GraphDirectory> };
+  close(): Promise<void>;
+}
+
+interface Secrets {
+  corpId: string;
+  contactsSecret: string;
+  appSecret: string;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+const LOCAL_AWS = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+
+/** Shared by both targets once the pieces are known. */
+function engineFrom(o: {
+  config: RuntimeConfig;
+  dynamo: DynamoDBClient;
+  tables: { state: string; audit: string };
+  keys: KeyProvider;
+  secrets: Secrets;
+  enqueue?: (m: SyncMessage[]) => Promise<void>;
+}): EngineDeps {
+  const { config, secrets } = o;
+  const wecom = new WecomApiClient({ apiBase: config.wecom.apiBase, corpId: secrets.corpId, contactsSecret: secrets.contactsSecret, appSecret: secrets.appSecret });
+  const mailbox = graphFrom(config, secrets);
+  return {
+    wecom,
+    mailbox,
+    state: new DynamoStateStore(o.dynamo, o.tables.state),
+    audit: new DynamoAuditLog(o.dynamo, o.tables.audit),
+    cipher: new EnvelopeCipher({ keys: o.keys, hashKey: new StoredHashKey(o.keys, o.dynamo, o.tables.state) }),
+    departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: 60_000 }),
+    config,
+    now: () => new Date(),
+    stateTable: o.tables.state,
+    ...(o.enqueue ? { enqueue: o.enqueue } : {}),
+  };
+}
+
+function graphFrom(config: RuntimeConfig, s: Secrets): GraphDirectory {
+  return new GraphDirectory({
+    tenantId: s.tenantId,
+    clientId: s.clientId,
+    clientSecret: s.clientSecret,
+    domain: config.mailDomain,
+    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
+    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
+  });
+}
+
+function tokenUrlOf(config: RuntimeConfig, s: Secrets): string {
+  return config.graph.tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(s.tenantId)}/oauth2/v2.0/token`;
+}
+
+function healthFrom(config: RuntimeConfig, s: Secrets, extra: Partial<HealthDeps>): HealthDeps {
+  const graph = graphFrom(config, s);
+  return {
+    wecomTokens: {
+      contacts: wecomTokenProbe(config.wecom.apiBase, s.corpId, s.contactsSecret),
+      app: wecomTokenProbe(config.wecom.apiBase, s.corpId, s.appSecret),
+    },
+    graphToken: graphTokenProbe(tokenUrlOf(config, s), s.clientId, s.clientSecret),
+    listSubscriptions: () => graph.listSubscriptions(),
+    ...(config.graph.notificationUrl ? { notificationUrl: config.graph.notificationUrl } : {}),
+    now: () => new Date(),
+    timeoutMs: 5_000,
+    ...extra,
+  };
+}
+
+// ------------------------------------------------------------------ local stack
+
+export interface LocalStackFile {
+  baseUrl: string;
+  port?: number;
+  dynamoEndpoint: string;
+  tables: { inbox: string; state: string; audit: string };
+  keyFile: string;
+  wecomApiBase: string;
+  graphApiBase?: string | null;
+  graphTokenUrl?: string | null;
+  credentialsFile: string;
+  reportsDir?: string;
+  simulated?: { wecom: boolean; graph: boolean };
+  config?: unknown;
+}
+
+const NOT_RUNNING = 'local stack not running: start it with `npm start`';
+
+/** KEY=VALUE lines of .env (existing variables win), like the local stack reads them. */
+function withDotEnv(env: NodeJS.ProcessEnv, path: string): NodeJS.ProcessEnv {
+  if (!existsSync(path)) return env;
+  const out = { ...env };
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith('#')) continue;
+    if (out[m[1]!] === undefined) out[m[1]!] = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return out;
+}
+
+async function adminFetch(baseUrl: string, path: string, init: RequestInit = {}): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(baseUrl + path, { ...init, signal: AbortSignal.timeout(30_000) });
+  } catch {
+    throw new CliError(NOT_RUNNING);
+  }
+  if (!res.ok) throw new CliError(`local stack: ${init.method ?? 'GET'} ${path} answered ${res.status}`);
+  return res.json();
+}
+
+export async function localTarget(opts: { dataDir?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliTarget> {
+  const cwd = opts.cwd ?? process.cwd();
+  const dataDir = resolve(cwd, opts.dataDir ?? '.data');
+  const file = join(dataDir, 'local-stack.json');
+  if (!existsSync(file)) throw new CliError(NOT_RUNNING);
+  let stack: LocalStackFile;
+  try {
+    stack = JSON.parse(readFileSync(file, 'utf8')) as LocalStackFile;
+  } catch {
+    throw new CliError(`${file} is not valid JSON: restart the local stack`);
+  }
+  try {
+    const res = await fetch(`${stack.baseUrl}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    if (!res.ok) throw new Error();
+  } catch {
+    throw new CliError(NOT_RUNNING);
+  }
+  const env = withDotEnv(opts.env ?? process.env, join(cwd, '.env'));
+
+  const demo = JSON.parse(readFileSync(stack.credentialsFile, 'utf8')) as Secrets;
+  const secrets: Secrets = { ...demo };
+  if (stack.simulated && !stack.simulated.wecom) {
+    Object.assign(secrets, { corpId: env.WECOM_CORP_ID, contactsSecret: env.WECOM_CONTACTS_SECRET, appSecret: env.WECOM_APP_SECRET });
+  }
+  if (stack.simulated && !stack.simulated.graph) {
+    Object.assign(secrets, { tenantId: env.GRAPH_TENANT_ID, clientId: env.GRAPH_CLIENT_ID, clientSecret: env.GRAPH_CLIENT_SECRET });
+  }
+  const sync = env.SYNC_CONFIG ? (JSON.parse(env.SYNC_CONFIG) as Record<string, Record<string, unknown> | undefined>) : {};
+  const config = parseRuntimeConfig(
+    (stack.config as never) ?? {
+      provider: 'graph',
+      mailDomain: env.MAIL_DOMAIN ?? 'example.com',
+      ...sync,
+      wecom: { ...(sync.wecom ?? {}), apiBase: stack.wecomApiBase },
+      graph: {
+        ...(sync.graph ?? {}),
+        ...(stack.graphApiBase ? { apiBase: stack.graphApiBase } : {}),
+        ...(stack.graphTokenUrl ? { tokenUrl: stack.graphTokenUrl } : {}),
+        notificationUrl: env.GRAPH_NOTIFICATION_URL ?? `${stack.baseUrl}/mailbox/events/graph`,
+      },
+    },
+  );
+
+  const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: stack.dynamoEndpoint });
+  const keys = new LocalFileKeyProvider(stack.keyFile);
+  const enqueue = async (messages: SyncMessage[]) => {
+    await adminFetch(stack.baseUrl, '/_local/enqueue', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messages) });
+  };
+  let engine: EngineDeps | undefined;
+  const status = async () => (await adminFetch(stack.baseUrl, '/_local/status')) as { queue: { depth: number; deadLetters: number }; subscription?: { id: string; expiresAt: string } | null };
+
+  return {
+    kind: 'local',
+    name: `local (${stack.baseUrl})`,
+    engineDeps: async () => (engine ??= engineFrom({ config, dynamo, tables: stack.tables, keys, secrets, enqueue })),
+    reports: async () => new LocalReportSink(stack.reportsDir ?? join(dataDir, 'reports')),
+    audit: async () => new DynamoAuditLog(dynamo, stack.tables.audit),
+    health: async () =>
+      healthFrom(config, secrets, {
+        queueDepth: async () => {
+          const s = await status();
+          return { queue: s.queue.depth, deadLetters: s.queue.deadLetters };
+        },
+      }),
+    queueStatus: async () => {
+      const s = await status();
+      return { depth: s.queue.depth, deadLetters: s.queue.deadLetters, subscription: s.subscription ?? null };
+    },
+    listDeadLetters: async () => (await adminFetch(stack.baseUrl, '/_local/dlq')) as DeadLetterView[],
+    redrive: async (id) => {
+      const out = (await adminFetch(stack.baseUrl, '/_local/dlq/redrive', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(id ? { id } : {}),
+      })) as { redriven: number };
+      return out.redriven;
+    },
+    enqueue,
+    local: {
+      graph: async () => graphFrom(config, secrets),
+      graphToken: async () => {
+        const res = await fetch(tokenUrlOf(config, secrets), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: secrets.clientId, client_secret: secrets.clientSecret, scope: 'https://graph.microsoft.com/.default' }).toString(),
+        });
+        const body = (await res.json()) as { access_token?: string };
+        if (!body.access_token) throw new CliError(`Graph token request failed: ${res.status}`);
+        return body.access_token;
+      },
+    },
+    close: async () => dynamo.destroy(),
+  };
+}
+
+// ------------------------------------------------------------------ deployed stack
+
+/** Stack outputs the CLI reads (names from lib/stack.ts). */
+const OUT = {
+  state: 'StateTableName',
+  audit: 'AuditTableName',
+  reports: 'ReportBucketName',
+  queueName: 'QueueName',
+  dlqUrl: 'DeadLetterQueueUrl',
+  wecomSecret: 'WecomApiSecretArn',
+  mailboxSecret: 'MailboxSecretArn',
+  /** Needed to open/hash personal data (reconcile, import): the personal-data key. */
+  kmsKey: 'PersonalDataKeyArn',
+  /** The deployed SYNC_CONFIG (non-secret). */
+  syncConfig: 'SyncConfig',
+} as const;
+
+export async function stackTarget(opts: { stack: string; region?: string }): Promise<CliTarget> {
+  const region = opts.region ? { region: opts.region } : {};
+  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+  const cfn = new CloudFormationClient(region);
+  let outputs: Record<string, string>;
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: opts.stack }));
+    const s = out.Stacks?.[0];
+    if (!s) throw new CliError(`stack ${opts.stack} not found`);
+    outputs = Object.fromEntries((s.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot describe stack ${opts.stack}: ${(err as Error).name}`);
+  } finally {
+    cfn.destroy();
+  }
+  const need = (key: string) => {
+    const v = outputs[key];
+    if (!v) throw new CliError(`stack ${opts.stack} has no output ${key} (deploy a version of the stack that exports it)`);
+    return v;
+  };
+
+  const { SQSClient, GetQueueUrlCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, DeleteMessageCommand, ChangeMessageVisibilityCommand } =
+    await import('@aws-sdk/client-sqs');
+  const sqs = new SQSClient(region);
+  const dynamo = new DynamoDBClient(region);
+  let queueUrl: string | undefined;
+  const mainQueueUrl = async () => (queueUrl ??= (await sqs.send(new GetQueueUrlCommand({ QueueName: need(OUT.queueName) }))).QueueUrl!);
+  const depth = async (url: string) =>
+    Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+
+  let secrets: Promise<Secrets> | undefined;
+  const loadSecrets = () =>
+    (secrets ??= (async () => {
+      const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+      const sm = new SecretsManagerClient(region);
+      const get = async (arn: string) => JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString ?? '{}') as Record<string, string>;
+      const [w, m] = await Promise.all([get(need(OUT.wecomSecret)), get(need(OUT.mailboxSecret))]);
+      sm.destroy();
+      return { corpId: w.corpId!, contactsSecret: w.contactsSecret!, appSecret: w.appSecret!, tenantId: m.tenantId!, clientId: m.clientId!, clientSecret: m.clientSecret! };
+    })());
+  const config = () => parseRuntimeConfig(JSON.parse(need(OUT.syncConfig)) as never);
+
+  /** Receive every DLQ message once (hidden for 60 s while we look), then act on each. */
+  const sweepDlq = async (act: (msg: { MessageId?: string; ReceiptHandle?: string; Body?: string; attrs: Record<string, string>; count: number }) => Promise<'keep' | 'done'>) => {
+    const dlqUrl = need(OUT.dlqUrl);
+    const seen = new Set<string>();
+    for (let empty = 0; empty < 2; ) {
+      const out = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: dlqUrl,
+          MaxNumberOfMessages: 10,
+          VisibilityTimeout: 60,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+      );
+      const msgs = (out.Messages ?? []).filter((m) => m.MessageId && !seen.has(m.MessageId));
+      if (!msgs.length) {
+        empty++;
+        continue;
+      }
+      for (const m of msgs) {
+        seen.add(m.MessageId!);
+        const attrs = Object.fromEntries(Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']));
+        const verdict = await act({ ...m, attrs, count: Number(m.Attributes?.ApproximateReceiveCount ?? 0) });
+        if (verdict === 'done') await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle! }));
+        // Give it back at once: listing must not hide messages from the next operator.
+        else await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
+      }
+    }
+  };
+  const view = (m: { MessageId?: string; Body?: string; attrs: Record<string, string>; count: number }): DeadLetterView => {
+    let msg: Partial<SyncMessage> = {};
+    try {
+      msg = JSON.parse(m.Body ?? '{}') as SyncMessage;
+    } catch {
+      /* a raw parked body: shown by id only */
+    }
+    return {
+      id: m.MessageId!,
+      ...(msg.eventId ? { eventId: msg.eventId } : {}),
+      subject: msg.subject ?? '(not a sync message)',
+      ...(msg.source ? { source: msg.source } : {}),
+      hint: msg.hint ?? null,
+      reason: m.attrs.reason ?? '',
+      receiveCount: m.count,
+    };
+  };
+  const sendToQueue = async (message: SyncMessage, redriveId: string) => {
+    const { createHash } = await import('node:crypto');
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: await mainQueueUrl(),
+        MessageBody: JSON.stringify(message),
+        MessageGroupId: messageGroupId(message),
+        // A new dedupe id: the original one may still be inside SQS's 5-minute window.
+        MessageDeduplicationId: createHash('sha256').update(`${message.eventId}|${message.subject}|redrive|${redriveId}`).digest('hex'),
+      }),
+    );
+  };
+
+  let engine: Promise<EngineDeps> | undefined;
+  return {
+    kind: 'stack',
+    name: `stack ${opts.stack}${opts.region ? ` (${opts.region})` : ''}`,
+    engineDeps: () =>
+      (engine ??= (async () => {
+        const [{ KMSClient }, { KmsKeyProvider }] = await Promise.all([import('@aws-sdk/client-kms'), import('../../functions/security/kms-key-provider')]);
+        const { SqsWorkQueue } = await import('../../functions/queue/sqs');
+        const queue = new SqsWorkQueue(sqs, await mainQueueUrl());
+        return engineFrom({
+          config: config(),
+          dynamo,
+          tables: { state: need(OUT.state), audit: need(OUT.audit) },
+          keys: new KmsKeyProvider(new KMSClient(region), need(OUT.kmsKey)),
+          secrets: await loadSecrets(),
+          enqueue: (m) => queue.enqueue(m),
+        });
+      })()),
+    reports: async () => {
+      const [{ S3Client }, { S3ReportSink }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../functions/sync/report-s3')]);
+      return new S3ReportSink(new S3Client(region), need(OUT.reports));
+    },
+    audit: async () => new DynamoAuditLog(dynamo, need(OUT.audit)),
+    health: async () =>
+      healthFrom(config(), await loadSecrets(), {
+        queueDepth: async () => ({ queue: await depth(await mainQueueUrl()), deadLetters: await depth(need(OUT.dlqUrl)) }),
+      }),
+    queueStatus: async () => ({ depth: await depth(await mainQueueUrl()), deadLetters: await depth(need(OUT.dlqUrl)) }),
+    listDeadLetters: async () => {
+      const out: DeadLetterView[] = [];
+      await sweepDlq(async (m) => {
+        out.push(view(m));
+        return 'keep';
+      });
+      return out;
+    },
+    redrive: async (id) => {
+      let n = 0;
+      await sweepDlq(async (m) => {
+        const v = view(m);
+        if (id && v.id !== id && v.eventId !== id) return 'keep';
+        if (!v.eventId) return 'keep'; // not a SyncMessage: nothing the worker could do with it
+        await sendToQueue(JSON.parse(m.Body!) as SyncMessage, v.id);
+        n++;
+        return 'done';
+      });
+      return n;
+    },
+    enqueue: async (messages) => {
+      const { SqsWorkQueue } = await import('../../functions/queue/sqs');
+      await new SqsWorkQueue(sqs, await mainQueueUrl()).enqueue(messages);
+    },
+    close: async () => {
+      sqs.destroy();
+      dynamo.destroy();
+    },
+  };
+}

@@ -1,0 +1,170 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * wecom-sync — the operator CLI. `npm run cli -- <command>` or `npx tsx bin/wecom-sync.ts`.
+ * Against the local stack by default; `--stack NAME [--region R]` for a deployed one.
+ */
+import { parseArgs } from 'node:util';
+
+// The Lambda logger writes JSON lines to stdout; on a terminal only real problems matter,
+// and stdout must stay clean for --json. Set before the domain modules load.
+process.env.LOG_LEVEL ??= 'ERROR';
+process.env.POWERTOOLS_LOGGER_LOG_EVENT ??= 'false';
+
+export const HELP = `wecom-sync — operate the WeCom ⇄ mailbox sync
+
+usage: wecom-sync <command> [options]
+
+commands
+  reconcile [--repair] [--apply] [--confirm] [--json]
+      Compare every WeCom person and department with the mailbox directory; write the
+      report (CSV + JSON; .data/reports/ locally, S3 for a deployed stack).
+      --repair   converge the differences through the sync engine — a DRY RUN unless --apply
+      --apply    really write (repair only)
+      --confirm  let a repair disable/delete more people than the deletion guard allows
+  export-csv [--source wecom|mailbox] [--out FILE]
+      Export the directory in the official import template (WeCom or Microsoft 365).
+  import-csv FILE [--template wecom|m365] [--apply] [--json]
+      Validate a CSV in the official template; with --apply, bootstrap the mailbox accounts
+      of the listed people through the sync engine (dry run by default).
+  audit --subject ID [--since ISO] [--limit N] [--json]
+      The audit trail of one subject (user:<userid>, party:<id>, reconcile) and the result
+      of verifying its hash chain.
+  dlq list [--json]
+  dlq redrive [--id ID]
+      Dead letters (parked sync messages, with the reason) and sending them back.
+  status [--json]
+      Queue depths, subscription expiry, last reconcile, token health (both WeCom secrets,
+      Graph).
+  local-token                 a Graph token of the local stack's simulator (for curl)
+  demo-offboard USERID        disable USERID's mailbox in the local stack (offboarding demo)
+
+global options
+  --stack NAME [--region R]   a deployed stack (CloudFormation outputs; your AWS credentials)
+  --data-dir DIR              the local stack's data directory (default .data)
+  --json                      machine-readable output on stdout (progress goes to stderr)
+  -h, --help
+
+exit codes
+  0   success; reconcile: in sync (or everything repaired)
+  1   failure (a dependency failed, status unhealthy, a repair failed, nothing to redrive for --id)
+  2   reconcile: drift found (or left unrepaired, e.g. refused by the deletion guard);
+      audit: the hash chain is broken
+  64  usage error
+`;
+
+const OPTIONS = {
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  'data-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  repair: { type: 'boolean' },
+  apply: { type: 'boolean' },
+  confirm: { type: 'boolean' },
+  source: { type: 'string' },
+  out: { type: 'string' },
+  template: { type: 'string' },
+  subject: { type: 'string' },
+  since: { type: 'string' },
+  limit: { type: 'string' },
+  id: { type: 'string' },
+} as const;
+
+/** Which options each command accepts (besides the global ones). */
+const ACCEPTS: Record<string, string[]> = {
+  reconcile: ['repair', 'apply', 'confirm'],
+  'export-csv': ['source', 'out'],
+  'import-csv': ['template', 'apply'],
+  audit: ['subject', 'since', 'limit'],
+  dlq: ['id'],
+  status: [],
+  'local-token': [],
+  'demo-offboard': [],
+};
+const GLOBAL = ['stack', 'region', 'data-dir', 'json', 'help'];
+
+export interface MainOptions {
+  io?: import('./cli/output').Io;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function main(argv: string[], opts: MainOptions = {}): Promise<number> {
+  const { processIo } = await import('./cli/output');
+  const io = opts.io ?? processIo;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.err(`wecom-sync: ${(err as Error).message}\n(wecom-sync --help for usage)`);
+    return 64;
+  }
+  const { values: v, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (v.help || !command) {
+    (v.help ? io.out : io.err)(HELP.trimEnd());
+    return v.help ? 0 : 64;
+  }
+  if (!(command in ACCEPTS)) {
+    io.err(`wecom-sync: unknown command '${command}'\n(wecom-sync --help for usage)`);
+    return 64;
+  }
+  const extra = Object.keys(v).filter((k) => !GLOBAL.includes(k) && !ACCEPTS[command]!.includes(k));
+  if (extra.length) {
+    io.err(`wecom-sync ${command}: option(s) not accepted here: ${extra.map((k) => `--${k}`).join(', ')}`);
+    return 64;
+  }
+
+  const commands = await import('./cli/commands');
+  const { CliError, localTarget, stackTarget } = await import('./cli/target');
+  let target: Awaited<ReturnType<typeof localTarget>> | undefined;
+  try {
+    if (v.region && !v.stack) throw new commands.UsageError('--region needs --stack');
+    // Usage problems first: no need to reach a stack to say an option is wrong.
+    if (command === 'dlq' && rest[0] !== 'list' && rest[0] !== 'redrive') throw new commands.UsageError('dlq needs a subcommand: list | redrive [--id ID]');
+    if (command === 'audit' && !v.subject) throw new commands.UsageError('audit needs --subject (e.g. user:zhangsan, party:2, reconcile)');
+    if (command === 'import-csv' && !rest[0]) throw new commands.UsageError('import-csv needs a FILE');
+    if (command === 'demo-offboard' && !rest[0]) throw new commands.UsageError('demo-offboard needs a WeCom userid');
+    if (command === 'export-csv' && v.source && !['wecom', 'mailbox'].includes(v.source)) throw new commands.UsageError('--source is wecom or mailbox');
+    if (command === 'import-csv' && v.template && !['wecom', 'm365'].includes(v.template)) throw new commands.UsageError('--template is wecom or m365');
+
+    target = v.stack
+      ? await stackTarget({ stack: v.stack, ...(v.region ? { region: v.region } : {}) })
+      : await localTarget({ ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });
+    switch (command) {
+      case 'reconcile':
+        return await commands.reconcileCommand(target, { repair: v.repair, apply: v.apply, confirm: v.confirm, json: v.json }, io);
+      case 'audit':
+        return await commands.auditCommand(target, { subject: v.subject, since: v.since, limit: v.limit, json: v.json }, io);
+      case 'dlq':
+        return await commands.dlqCommand(target, rest[0], { id: v.id, json: v.json }, io);
+      case 'status':
+        return await commands.statusCommand(target, { json: v.json }, io);
+      case 'export-csv':
+        return await commands.exportCsvCommand(target, { source: v.source, out: v.out }, io);
+      case 'import-csv':
+        return await commands.importCsvCommand(target, { file: rest[0], template: v.template, apply: v.apply, json: v.json }, io);
+      case 'local-token':
+        return await commands.localTokenCommand(target, io);
+      case 'demo-offboard':
+        return await commands.demoOffboardCommand(target, rest[0], io);
+    }
+    return 64;
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.err(`wecom-sync: ${err.message}`);
+      return err.exitCode;
+    }
+    const { redactText } = await import('../functions/security/redact');
+    io.err(`wecom-sync: ${command} failed: ${redactText(err instanceof Error ? `${err.name}: ${err.message}` : String(err))}`);
+    return 1;
+  } finally {
+    await target?.close();
+  }
+}
+
+// Run when executed (not when imported by a test).
+const invoked = process.argv[1] ? new URL(`file://${process.argv[1]}`).pathname : '';
+if (import.meta.url.endsWith('/bin/wecom-sync.ts') && (invoked.endsWith('/bin/wecom-sync.ts') || invoked.endsWith('/wecom-sync'))) {
+  process.exitCode = await main(process.argv.slice(2));
+}
