@@ -1,0 +1,167 @@
+/**
+ * The operator CLI end to end: the real local stack (bin/local/stack.ts: simulators, dynalite,
+ * queue, worker) writes .data/local-stack.json into a scratch directory; the CLI is spawned as
+ * a separate process (`node --import tsx bin/wecom-sync.ts …`) with that directory as its
+ * working directory, exactly as an operator runs it. Exit codes and --json output are checked.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+
+const CLI = resolve(import.meta.dirname, '../../bin/wecom-sync.ts');
+const TSX = import.meta.resolve('tsx');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(cwd: string, ...args: string[]): Promise<Run> {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+      cwd,
+      env: { ...process.env, VITEST: '', LOG_LEVEL: 'ERROR', WECOM_SYNC_OPERATOR: 'e2e' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+let cwd: string;
+let empty: string;
+let stack: LocalStack;
+
+beforeAll(async () => {
+  cwd = mkdtempSync(join(tmpdir(), 'cli-e2e-'));
+  empty = mkdtempSync(join(tmpdir(), 'cli-empty-'));
+  mkdirSync(join(cwd, '.data'));
+  stack = await startLocalStack({
+    port: 0,
+    dataDir: join(cwd, '.data'),
+    persist: false,
+    env: { PATH: process.env.PATH },
+    print: () => undefined,
+    graceIntervalMs: 0,
+    subscriptionIntervalMs: 0,
+  });
+  const sim = stack.wecomSim!;
+  sim.departments.set(1, { id: 1, name: 'Root', parentid: 0 } as never);
+  sim.departments.set(2, { id: 2, name: '技术部', parentid: 1 } as never);
+  for (const userid of ['zhangsan', 'lisi']) {
+    const res = await fetch(`${stack.baseUrl}/_sim/wecom/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userid, name: userid.toUpperCase(), mobile: '+8613800138000'.replace('000', userid === 'lisi' ? '111' : '000'), department: [2], position: 'Engineer' }),
+    });
+    expect(res.status).toBeLessThan(300);
+  }
+  await stack.settle();
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.close();
+  rmSync(cwd, { recursive: true, force: true });
+  rmSync(empty, { recursive: true, force: true });
+});
+
+describe('wecom-sync CLI against the local stack', () => {
+  it('--help documents the exit codes (0)', async () => {
+    const r = await cli(empty, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/exit codes[\s\S]*64\s+usage error/);
+  });
+
+  it('usage errors exit 64 without touching a stack', async () => {
+    expect((await cli(empty, 'frobnicate')).code).toBe(64);
+    expect((await cli(empty, 'audit')).code).toBe(64);
+    expect((await cli(empty, 'reconcile', '--apply')).code).toBe(64);
+    expect((await cli(empty, 'dlq', 'purge')).code).toBe(64);
+    expect((await cli(empty, 'reconcile', '--subject', 'x')).code).toBe(64);
+  }, 30_000);
+
+  it('without a running stack: clear error, exit 1', async () => {
+    const r = await cli(empty, 'status');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('local stack not running: start it with `npm start`');
+  });
+
+  it('status --json: queue, subscription, token health (0 when healthy)', async () => {
+    const r = await cli(cwd, 'status', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.queue).toEqual({ depth: 0, deadLetters: 0 });
+    expect(s.subscription.hoursLeft).toBeGreaterThan(24);
+    expect(s.health.checks.map((c: { name: string; ok: boolean }) => `${c.name}:${c.ok}`)).toEqual(
+      expect.arrayContaining(['wecom-token:contacts:true', 'wecom-token:app:true', 'graph-token:true', 'graph-subscription:true']),
+    );
+  }, 30_000);
+
+  it('reconcile: 0 in sync; 2 with drift; --repair is a dry run; --repair --apply fixes it', async () => {
+    let r = await cli(cwd, 'reconcile', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).drift).toBe(0);
+
+    (stack.wecomSim!.users.get('lisi') as { position: string }).position = 'Architect'; // admin edit, no event
+    r = await cli(cwd, 'reconcile', '--json');
+    expect(r.code).toBe(2);
+    const report = JSON.parse(r.stdout);
+    expect(report.findings).toContainEqual(expect.objectContaining({ class: 'fields-differ', userid: 'lisi', fields: ['position'] }));
+    expect(r.stdout).not.toContain('+86138');
+
+    r = await cli(cwd, 'reconcile', '--repair');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('dry run: nothing was written');
+
+    r = await cli(cwd, 'reconcile', '--repair', '--apply', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).findings.find((f: { userid?: string }) => f.userid === 'lisi').repair).toBe('applied');
+
+    r = await cli(cwd, 'reconcile');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/no drift/);
+    expect(readdirSync(join(cwd, '.data', 'reports')).filter((f) => f.endsWith('.csv')).length).toBeGreaterThanOrEqual(4);
+  }, 90_000);
+
+  it('audit --json: records of a subject with the chain verified', async () => {
+    const r = await cli(cwd, 'audit', '--subject', 'user:lisi', '--json');
+    expect(r.code).toBe(0);
+    const a = JSON.parse(r.stdout);
+    expect(a.chain.ok).toBe(true);
+    expect(a.records.map((x: { action: string }) => x.action)).toContain('create');
+    expect(a.records.some((x: { operator: string; outcome: string }) => x.operator === 'cli:e2e' && x.outcome === 'ok')).toBe(true);
+    expect(r.stdout).not.toMatch(/\+86138\d{8}/);
+    const table = await cli(cwd, 'audit', '--subject', 'user:lisi');
+    expect(table.stdout).toContain('chain: verified');
+  }, 30_000);
+
+  it('dlq list / redrive', async () => {
+    let r = await cli(cwd, 'dlq', 'list', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    stack.queue.deadLetters.push({
+      messageId: 'm-1',
+      message: { v: 1, subject: 'user:zhangsan', source: 'wecom', eventId: 'evt-dead', operator: 'wecom-callback', receivedAt: new Date().toISOString() },
+      reason: 'WeCom user/get failed: errcode 60020',
+      receiveCount: 5,
+    });
+    r = await cli(cwd, 'dlq', 'list', '--json');
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ id: 'm-1', subject: 'user:zhangsan', receiveCount: 5 })]);
+    r = await cli(cwd, 'dlq', 'redrive', '--id', 'nope');
+    expect(r.code).toBe(1);
+    r = await cli(cwd, 'dlq', 'redrive', '--id', 'm-1', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ redriven: 1 });
+    await stack.settle();
+    expect(stack.queue.deadLetters).toHaveLength(0);
+  }, 30_000);
+});
