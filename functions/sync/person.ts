@@ -19,7 +19,11 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
   const { wecom, mailbox, state } = ctx.deps;
   const subject = userSubject(userid);
   const [w, s] = await Promise.all([wecom.getUser(userid), state.get(subject)]);
-  const m = await readAccount(ctx, userid, s);
+  const { m, unlinked } = await readAccount(ctx, userid, s);
+  if (unlinked) {
+    await ctx.audit({ action: 'skip', reason: `mailbox account ${unlinked} no longer carries this employeeId: not managed, left alone` });
+    return;
+  }
 
   const d = decide({ w, m, s, hint: ctx.message.hint, gate: ctx.deps.config.onboarding?.gate ?? true });
   switch (d.kind) {
@@ -90,20 +94,22 @@ function active(s: StateRecord, targetId: string): StateRecord {
  * The account linked to the person: by the stored target id, else by employeeId — the
  * second read is what stops a redelivered create (crash after create, before the state
  * write) from creating a second account. An account whose employeeId is not this userid
- * is not this person's.
+ * is not this person's: if the stored account lost its link, `unlinked` says so and the
+ * person is left alone rather than treated as offboarded.
  */
-async function readAccount(ctx: RunContext, userid: string, s: StateRecord | undefined): Promise<MailboxAccount | undefined> {
+async function readAccount(ctx: RunContext, userid: string, s: StateRecord | undefined): Promise<{ m?: MailboxAccount; unlinked?: string }> {
   const { mailbox } = ctx.deps;
-  if (s?.targetId) {
-    const byId = await mailbox.get(s.targetId);
-    if (byId && byId.employeeId === userid) return byId;
-    if (byId && byId.employeeId !== userid) return mailbox.findByEmployeeId(userid).then((a) => (a?.employeeId === userid ? a : undefined));
-    // Gone by id: maybe recreated under another id (rehire); else it stays 'gone'.
-    const other = await mailbox.findByEmployeeId(userid);
-    return other?.employeeId === userid ? other : undefined;
-  }
-  const found = await mailbox.findByEmployeeId(userid);
-  return found?.employeeId === userid ? found : undefined;
+  const byEmployeeId = async () => {
+    const found = await mailbox.findByEmployeeId(userid);
+    return found?.employeeId === userid ? found : undefined;
+  };
+  if (!s?.targetId) return { m: await byEmployeeId() };
+  const byId = await mailbox.get(s.targetId);
+  if (byId && byId.employeeId === userid) return { m: byId };
+  // Gone by id (maybe recreated under another id), or no longer carrying our link.
+  const other = await byEmployeeId();
+  if (other) return { m: other };
+  return byId ? { unlinked: byId.id } : {};
 }
 
 /** Audit refusals once per distinct problem: the state remembers what it already reported. */
