@@ -83,6 +83,20 @@ const ACCEPTS: Record<string, string[]> = {
 };
 const GLOBAL = ['stack', 'region', 'data-dir', 'json', 'help'];
 
+function usageProblem(command: string, rest: string[], v: { region?: string; stack?: string; subject?: string; source?: string; template?: string; repair?: boolean; apply?: boolean; confirm?: boolean }): string | undefined {
+  if (v.region && !v.stack) return '--region needs --stack';
+  if (command === 'reconcile' && (v.apply || v.confirm) && !v.repair) return '--apply and --confirm only make sense with --repair';
+  if (command === 'dlq' && rest[0] !== 'list' && rest[0] !== 'redrive') return 'dlq needs a subcommand: list | redrive [--id ID]';
+  if (command === 'audit' && !v.subject) return 'audit needs --subject (e.g. user:zhangsan, party:2, reconcile)';
+  if (command === 'import-csv' && !rest[0]) return 'import-csv needs a FILE';
+  if (command === 'demo-offboard' && !rest[0]) return 'demo-offboard needs a WeCom userid';
+  if (command === 'export-csv' && v.source && !['wecom', 'mailbox'].includes(v.source)) return '--source is wecom or mailbox';
+  if (command === 'import-csv' && v.template && !['wecom', 'm365'].includes(v.template)) return '--template is wecom or m365';
+  const extraPositionals = command === 'dlq' || command === 'import-csv' || command === 'demo-offboard' ? rest.length > 1 : rest.length > 0;
+  if (extraPositionals) return `unexpected argument(s): ${rest.join(' ')}`;
+  return undefined;
+}
+
 export interface MainOptions {
   io?: import('./cli/output').Io;
   cwd?: string;
@@ -115,19 +129,17 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
     return 64;
   }
 
+  // Usage problems first: no need to load anything or reach a stack to say an option is wrong.
+  const usage = usageProblem(command, rest, v);
+  if (usage) {
+    io.err(`wecom-sync ${command}: ${usage}\n(wecom-sync --help for usage)`);
+    return 64;
+  }
+
   const commands = await import('./cli/commands');
   const { CliError, localTarget, stackTarget } = await import('./cli/target');
   let target: Awaited<ReturnType<typeof localTarget>> | undefined;
   try {
-    if (v.region && !v.stack) throw new commands.UsageError('--region needs --stack');
-    // Usage problems first: no need to reach a stack to say an option is wrong.
-    if (command === 'dlq' && rest[0] !== 'list' && rest[0] !== 'redrive') throw new commands.UsageError('dlq needs a subcommand: list | redrive [--id ID]');
-    if (command === 'audit' && !v.subject) throw new commands.UsageError('audit needs --subject (e.g. user:zhangsan, party:2, reconcile)');
-    if (command === 'import-csv' && !rest[0]) throw new commands.UsageError('import-csv needs a FILE');
-    if (command === 'demo-offboard' && !rest[0]) throw new commands.UsageError('demo-offboard needs a WeCom userid');
-    if (command === 'export-csv' && v.source && !['wecom', 'mailbox'].includes(v.source)) throw new commands.UsageError('--source is wecom or mailbox');
-    if (command === 'import-csv' && v.template && !['wecom', 'm365'].includes(v.template)) throw new commands.UsageError('--template is wecom or m365');
-
     target = v.stack
       ? await stackTarget({ stack: v.stack, ...(v.region ? { region: v.region } : {}) })
       : await localTarget({ ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });

@@ -238,3 +238,127 @@ export function bootstrapMessages(userids: string[], operator: string, runId: st
     receivedAt: now,
   }));
 }
+
+/**
+ * The CSV module (functions/sync/csv.ts, the official WeCom / Microsoft 365 templates, formula
+ * neutralization) is loaded at run time and probed for its entry points, so the rest of the
+ * CLI keeps working in a build without it.
+ */
+type CsvModule = Record<string, unknown>;
+async function csvModule(): Promise<CsvModule> {
+  try {
+    return (await import(/* @vite-ignore */ ['../../functions/sync', 'csv'].join('/'))) as CsvModule;
+  } catch {
+    throw new CliError('CSV support (functions/sync/csv.ts) is not available in this build');
+  }
+}
+function pick<T>(mod: CsvModule, names: string[], what: string): T {
+  for (const n of names) if (typeof mod[n] === 'function') return mod[n] as T;
+  throw new CliError(`functions/sync/csv.ts has no ${what} (${names.join(' / ')})`);
+}
+
+export async function exportCsvCommand(target: CliTarget, args: ExportArgs, io: Io): Promise<number> {
+  const source = (args.source ?? 'wecom') as 'wecom' | 'mailbox';
+  const mod = await csvModule();
+  const deps = await target.engineDeps();
+  const bar = progress(io);
+  let csv: string;
+  try {
+    if (source === 'wecom') {
+      const ids = await deps.wecom.listUserIds();
+      const users: import('../../functions/wecom/contacts').WecomUser[] = [];
+      let done = 0;
+      const { pool } = await import('../../functions/sync/reconcile');
+      await pool(ids, 16, async (id) => {
+        const u = await deps.wecom.getUser(id);
+        if (u) users.push(u);
+        bar.update('WeCom users', ++done, ids.length);
+      });
+      users.sort((a, b) => a.userid.localeCompare(b.userid));
+      const departments = await deps.wecom.listDepartments();
+      const fn = pick<(u: unknown[], d: unknown[]) => string | Promise<string>>(mod, ['exportWecomCsv', 'toWecomCsv'], 'WeCom export');
+      csv = await fn(users, departments);
+    } else {
+      const accounts: import('../../functions/mailbox/directory').MailboxAccount[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await deps.mailbox.listPage(cursor);
+        accounts.push(...page.accounts);
+        bar.update('mailbox accounts', accounts.length);
+        cursor = page.next;
+      } while (cursor);
+      const fn = pick<(a: unknown[]) => string | Promise<string>>(mod, ['exportM365Csv', 'exportMailboxCsv', 'toM365Csv'], 'Microsoft 365 export');
+      csv = await fn(accounts);
+    }
+  } finally {
+    bar.stop();
+  }
+  if (args.out) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(args.out, csv, { mode: 0o600 });
+    io.err(`written to ${args.out}`);
+  } else {
+    io.out(csv.trimEnd());
+  }
+  return EXIT.ok;
+}
+
+interface ImportRow {
+  userid?: string;
+  line?: number;
+}
+interface ImportResult {
+  rows?: ImportRow[];
+  errors?: Array<{ line?: number; field?: string; reason?: string; message?: string }>;
+}
+
+export async function importCsvCommand(target: CliTarget, args: ImportArgs, io: Io): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(args.file!, 'utf8');
+  } catch {
+    throw new CliError(`cannot read ${args.file}`);
+  }
+  const mod = await csvModule();
+  const parseFn = pick<(text: string, template?: string) => ImportResult | Promise<ImportResult>>(mod, ['importCsv', 'parseImportCsv', 'validateCsv'], 'import/validation');
+  const parsed = await parseFn(text, args.template ?? 'wecom');
+  const errors = parsed.errors ?? [];
+  const rows = parsed.rows ?? [];
+  const userids = [...new Set(rows.map((r) => r.userid).filter((u): u is string => Boolean(u)))];
+  const result: Record<string, unknown> = { rows: rows.length, people: userids.length, errors, applied: false };
+  if (!errors.length && args.apply) {
+    const deps = await target.engineDeps();
+    const { syncSubject } = await import('../../functions/sync/engine');
+    const { pool } = await import('../../functions/sync/reconcile');
+    const runId = `import-${Date.now().toString(36)}`;
+    const outcomes: Array<{ subject: string; actions: string[]; error?: string }> = [];
+    const bar = progress(io);
+    let done = 0;
+    try {
+      await pool(bootstrapMessages(userids, operatorName(), runId), 4, async (m) => {
+        try {
+          const o = await syncSubject(m, deps);
+          outcomes.push({ subject: m.subject, actions: o.actions });
+        } catch (err) {
+          outcomes.push({ subject: m.subject, actions: ['failed'], error: redactText((err as Error).message) });
+        }
+        bar.update('bootstrap', ++done, userids.length);
+      });
+    } finally {
+      bar.stop();
+    }
+    result.applied = true;
+    result.outcomes = outcomes;
+  }
+  if (args.json) io.out(JSON.stringify(result, null, 2));
+  else {
+    io.out(`${rows.length} row(s), ${userids.length} people, ${errors.length} error(s)`);
+    table(io, errors.map((e) => ({ line: e.line ?? '', field: e.field ?? '', problem: e.reason ?? e.message ?? '' })), ['line', 'field', 'problem'], 100);
+    if (result.outcomes) table(io, result.outcomes as Array<Record<string, unknown>>, ['subject', 'actions', 'error']);
+    else if (!errors.length) io.out('valid. Dry run: nothing written; add --apply to bootstrap the mailbox accounts through the sync engine.');
+  }
+  if (errors.length) return EXIT.failure;
+  const failed = ((result.outcomes as Array<{ error?: string }> | undefined) ?? []).some((o) => o.error);
+  return failed ? EXIT.failure : EXIT.ok;
+}
