@@ -580,6 +580,10 @@ export class WecomMailboxSyncStack extends Stack {
     new CfnOutput(this, 'MailboxSecretArn', { value: secrets.mailbox.secretArn });
     new CfnOutput(this, 'StateTableName', { value: this.tables.state.tableName });
     new CfnOutput(this, 'AuditTableName', { value: this.tables.audit.tableName });
+    // For the operator CLI (`wecom-sync --stack NAME`): the key that opens/hashes personal data
+    // (its key policy still decides who may use it) and the non-secret runtime config.
+    new CfnOutput(this, 'PersonalDataKeyArn', { value: this.personalDataKey.keyArn });
+    new CfnOutput(this, 'SyncConfig', { value: syncConfig, description: 'SYNC_CONFIG of the functions (no secrets)' });
     if (this.egressIp) {
       new CfnOutput(this, 'WecomEgressIp', {
         value: this.egressIp.ref,
