@@ -116,16 +116,23 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
   const emailHashes = new Map<string, string[]>();
   const masked = new Map<string, string>();
   const unmappedIds = new Map<number, string[]>();
+  const outOfScope = new Set<string>();
   let done = 0;
   await pool(ids, deps.concurrency ?? 16, async (userid) => {
     const w = await deps.wecom.getUser(userid);
     if (++done % 1000 === 0 || done === ids.length) deps.progress?.({ phase: 'wecom', done, total: ids.length });
     if (!w) return; // deleted between list_id and user/get
     for (const id of w.department ?? []) {
-      if (tree.pathOf(id) === undefined) unmappedIds.set(id, [...(unmappedIds.get(id) ?? []), userid]);
+      if (tree.pathOf(id) !== undefined) continue;
+      const list = unmappedIds.get(id);
+      if (list) list.push(userid);
+      else unmappedIds.set(id, [userid]);
     }
     const desired = desiredContact(deps, tree, w);
-    if (desired === undefined) return; // out of the sync scope
+    if (desired === undefined) {
+      outOfScope.add(userid); // its account (if any) is neither ours to fix nor "extra"
+      return;
+    }
     people.set(userid, { desired, enabled: memberState(w) === 'enabled', seen: false });
     if (desired.mobile) await collect(deps, mobileHashes, masked, 'mobile', desired.mobile, userid);
     if (desired.email) await collect(deps, emailHashes, masked, 'email', desired.email, userid);
@@ -163,7 +170,7 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
       if (m.department && !knownPaths.has(m.department)) {
         add({ class: 'mailbox-department-unknown', subject: userSubject(m.employeeId), userid: m.employeeId, accountId: m.id, detail: `mailbox department '${m.department}' is not a WeCom department path` });
       }
-      if (comparePerson(deps, m, people.get(m.employeeId), add)) inSync++;
+      if (outOfScope.has(m.employeeId) || comparePerson(deps, m, people.get(m.employeeId), add)) inSync++;
     }
     cursor = page.next;
     deps.progress?.({ phase: 'mailbox', done: mailboxAccounts });
