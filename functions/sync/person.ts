@@ -156,6 +156,11 @@ async function persist(ctx: RunContext, base: StateRecord, plan: ProfilePlan, ex
  */
 async function syncProfile(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: StateRecord | undefined, force: boolean): Promise<void> {
   const plan = await planProfile(ctx, w, m, s);
+  if (plan.outOfScope && !force) {
+    // Moved out of scope: its account is left as it is (reconcile reports it), not updated.
+    ctx.count('outOfScope');
+    return;
+  }
   const refused = await auditRefusals(ctx, plan, s);
   if (plan.changes.length) {
     await ctx.write(() => ctx.deps.mailbox.update(m.id, patchFor(plan)), undefined);
@@ -180,6 +185,11 @@ async function syncProfile(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: 
 async function onboard(ctx: RunContext, userid: string, w: WecomUser, s: StateRecord | undefined, gate: boolean, rehire: boolean): Promise<void> {
   const { wecom, mailbox, config } = ctx.deps;
   const plan = await planProfile(ctx, w, undefined, s);
+  if (plan.outOfScope) {
+    // Outside the configured departments: not ours to provision (and never gated).
+    ctx.count('outOfScope');
+    return;
+  }
   const refused = await auditRefusals(ctx, plan, s);
   const email = plan.desired.email;
   if (!email) {

@@ -36,6 +36,8 @@ export interface ProfilePlan {
   refusals: Refusal[];
   /** Reason to put on the create/update audit when sensitive fields were withheld for cross-border. */
   withheldReason?: string;
+  /** The person is outside the configured sync scope (profile.scopeDepartments): nothing is provisioned. */
+  outOfScope?: boolean;
 }
 
 /** Sensitive in the audit sense: personal data plus the address (masked by the audit log). */
@@ -70,7 +72,8 @@ export async function planProfile(
   const tree = await ctx.deps.departments.get();
   const normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
   const refusals: Refusal[] = normalized.problems.map((p) => ({ field: p.field, reason: p.reason }));
-  const { contact: desired, withheld } = applyProfile(normalized.contact, config.profile);
+  const applied = applyProfile(normalized.contact, config.profile) as ReturnType<typeof applyProfile> & { outOfScope?: boolean };
+  const { contact: desired, withheld } = applied;
   delete desired.enabled; // lifecycle is the decision table's business, not the profile's
 
   const crossBorder = withheld.filter((x) => /cross-border/i.test(x.reason) && isSensitiveField(x.field)).map((x) => x.field);
@@ -95,7 +98,7 @@ export async function planProfile(
     }
     changes.push(change);
   }
-  return { desired, changes, refusals, ...(withheldReason ? { withheldReason } : {}) };
+  return { desired, changes, refusals, ...(withheldReason ? { withheldReason } : {}), ...(applied.outOfScope ? { outOfScope: true } : {}) };
 }
 
 /** The PATCH for the changed fields only. */
