@@ -20,6 +20,14 @@ export function createGraceDeleterHandler(deps: GraceDeleterDeps) {
   });
 }
 
-export const handler = createGraceDeleterHandler({
+const graceHandler = createGraceDeleterHandler({
   engineDeps: async () => (await import('./wiring')).awsEngineDeps(),
 });
+
+export const handler = async (event: { confirm?: boolean; operator?: string } = {}, context: Parameters<typeof graceHandler>[1]) => {
+  try {
+    return await graceHandler(event, context);
+  } finally {
+    (await import('./wiring')).flushMetrics();
+  }
+};

@@ -16,9 +16,11 @@ export function createSyncWorkerHandler(deps: SyncWorkerDeps) {
 let worker: ((event: SQSEvent) => Promise<SQSBatchResponse>) | undefined;
 
 export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => {
-  if (!worker) {
-    const { awsWorkerDeps } = await import('./wiring');
-    worker = createSyncWorker(awsWorkerDeps());
+  const wiring = await import('./wiring');
+  worker ??= createSyncWorker(wiring.awsWorkerDeps());
+  try {
+    return await worker(event);
+  } finally {
+    wiring.flushMetrics();
   }
-  return worker(event);
 });

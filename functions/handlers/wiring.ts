@@ -4,6 +4,7 @@
  * Handlers import this file dynamically so a cold start loads the SDK clients only once
  * it knows it needs them.
  */
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { parseRuntimeConfig } from '../config/runtime';
 import { loadSecretJson } from '../config/secrets';
@@ -43,6 +44,12 @@ function wecomSecretFromEnv(): WecomApiSecret {
 const DEPARTMENT_TREE_MAX_AGE_MS = 5 * 60_000;
 
 let engine: Promise<EngineDeps> | undefined;
+/** EMF metrics (noop / create / update / disable / skip / refused / failed …), flushed after each invocation. */
+const metrics = new Metrics({ namespace: 'WecomMailboxSync', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'wecom-mailbox-sync' });
+
+export function flushMetrics(): void {
+  metrics.publishStoredMetrics();
+}
 let sqs: SQSClient | undefined;
 
 const sqsClient = () => (sqs ??= new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}));
@@ -76,7 +83,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: DEPARTMENT_TREE_MAX_AGE_MS }),
     config,
     now: () => new Date(),
-    metrics: { count: (name, n = 1) => log.debug('metric', { name, n }) },
+    metrics: { count: (name, n = 1) => metrics.addMetric(name, MetricUnit.Count, n) },
     stateTable,
     ...(queue ? { enqueue: (msgs) => queue.enqueue(msgs) } : {}),
     addressKey: (email) => addressKey(mailboxSecret.webhookSecret, email),
