@@ -1,0 +1,134 @@
+/**
+ * The runtime configuration every function reads: one JSON document (`SYNC_CONFIG`, written
+ * by the CDK stack from the validated deployment config, by the local stack, or by tests),
+ * validated once at cold start. A bad value stops the function with an error that names the
+ * path of the offending key, never silently falls back to a default.
+ *
+ * Secrets are not here: they come from Secrets Manager (`config/secrets.ts`).
+ */
+import { z } from 'zod';
+import { CONTACT_FIELDS, type ContactField } from '../sync/model';
+
+const field = z.enum(CONTACT_FIELDS);
+
+/** A department path as written in config: '技术部/研发组' (no leading or trailing slash, no empty segment). */
+const departmentPath = z
+  .string()
+  .trim()
+  .min(1)
+  .refine((p) => p.split('/').every((s) => s.trim().length > 0), { message: "a department path is '/'-separated names, e.g. 技术部/研发组" })
+  .transform((p) => p.split('/').map((s) => s.trim()).join('/'));
+
+const profileSchema = z
+  .object({
+    /** The fields that may leave WeCom at all. */
+    fields: z.array(field).min(1).default(['name', 'email', 'mobile', 'telephone', 'position', 'departments']),
+    /** Members at or under these paths get the reduced profile (protectedFields withheld). */
+    protectedDepartments: z.array(departmentPath).default([]),
+    protectedFields: z.array(field).default(['mobile', 'telephone', 'personalEmail', 'address', 'extattr']),
+    /** Where the mailbox data lives: 'CN' (in China) or anything else (abroad: an ISO country or 'ABROAD'). */
+    targetRegion: z.string().trim().min(2).default('CN'),
+    /** Cross-border transfer of personal data declared approved (PIPL). Without it nothing sensitive goes abroad. */
+    crossBorderApproved: z.boolean().default(false),
+    /** Which side wins per field. Default: WeCom for every field. 'mailbox' = the sync never overwrites it. */
+    authority: z.partialRecord(field, z.enum(['wecom', 'mailbox'])).default({}),
+    /** When set, only members at or under these paths are synced at all. */
+    scopeDepartments: z.array(departmentPath).min(1).optional(),
+  })
+  .strict();
+
+const runtimeSchema = z
+  .object({
+    /** The mailbox system (the deployment config decides which adapters exist; only 'graph' is implemented). */
+    provider: z.enum(['graph', 'google', 'exmail', 'scim']),
+    mailDomain: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a DNS domain such as example.com'),
+    /** How a mailbox address is derived when neither WeCom nor the mailbox gives one. */
+    addressRule: z
+      .string()
+      .default('{userid}@{domain}')
+      .refine((r) => r.includes('{userid}') && /@/.test(r), { message: 'must contain {userid} and an @, e.g. {userid}@{domain}' }),
+    profile: profileSchema.default(() => profileSchema.parse({})),
+    offboarding: z
+      .object({
+        mode: z.enum(['disable-then-delete', 'delete', 'disable-only']).default('disable-then-delete'),
+        graceDays: z.number().int().min(0).max(365).default(30),
+      })
+      .strict()
+      .default({ mode: 'disable-then-delete', graceDays: 30 }),
+    onboarding: z
+      .object({
+        gate: z.boolean().default(true),
+        provisionedTagId: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({ gate: true }),
+    reconcile: z
+      .object({
+        maxDeletes: z.number().int().min(0).default(20),
+        maxDeletePercent: z.number().min(0).max(100).default(5),
+        mode: z.enum(['report', 'repair']).optional(),
+      })
+      .strict()
+      .default({ maxDeletes: 20, maxDeletePercent: 5 }),
+    wecom: z
+      .object({
+        apiBase: z.url().default('https://qyapi.weixin.qq.com'),
+        replayWindowSeconds: z.number().int().min(30).max(3600).default(600),
+      })
+      .strict()
+      .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
+    graph: z
+      .object({
+        apiBase: z.url().optional(),
+        tokenUrl: z.url().optional(),
+        notificationUrl: z.url().optional(),
+        usageLocation: z.string().length(2).optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type RuntimeConfig = z.infer<typeof runtimeSchema>;
+export type SyncProfile = RuntimeConfig['profile'];
+export type { ContactField };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parse and validate; throws ConfigError listing every problem as `path: message`. */
+export function parseRuntimeConfig(input: string | unknown): RuntimeConfig {
+  let value: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      throw new ConfigError('SYNC_CONFIG is not valid JSON');
+    }
+  }
+  const result = runtimeSchema.safeParse(value);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid sync configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return result.data;
+}
+
+/** The configuration of this process, from `SYNC_CONFIG`. */
+export function loadRuntimeConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  if (!env.SYNC_CONFIG) throw new ConfigError('SYNC_CONFIG is not set');
+  return parseRuntimeConfig(env.SYNC_CONFIG);
+}
+
+/** Is the target outside China (so cross-border rules apply)? */
+export function targetIsAbroad(profile: SyncProfile): boolean {
+  return profile.targetRegion.toUpperCase() !== 'CN';
+}
