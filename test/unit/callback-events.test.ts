@@ -7,7 +7,7 @@ import { CallbackRejected } from '../../functions/wecom/crypto';
 import { parseEnvelope, parseEvent, subjectsOf } from '../../functions/wecom/events';
 import { buildPost, buildVerify, contactEvent, eventXml } from '../support/wecom-callback-client';
 
-const vectors = JSON.parse(readFileSync(new URL('../../../shared/wecom-callback-vectors.json', import.meta.url), 'utf8'));
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/wecom-callback-vectors.json', import.meta.url), 'utf8'));
 const keys = { token: vectors.token, encodingAESKey: vectors.encodingAESKey, corpId: vectors.corpId };
 const CORP = keys.corpId;
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CallbackRejected, decryptMessage, encryptMessage, signature, verifySignature } from '../../functions/wecom/crypto';
 import { aesCbcRaw, encrypt as clientEncrypt, sign as clientSign } from '../support/wecom-callback-client';
 
-const vectors = JSON.parse(readFileSync(new URL('../../../shared/wecom-callback-vectors.json', import.meta.url), 'utf8'));
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/wecom-callback-vectors.json', import.meta.url), 'utf8'));
 const keys = { token: vectors.token, encodingAESKey: vectors.encodingAESKey, corpId: vectors.corpId };
 
 describe('WeCom callback cipher: published known answers', () => {
