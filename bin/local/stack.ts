@@ -1,0 +1,466 @@
+/**
+ * The local stack: the whole product in one process, with no AWS account and no
+ * credentials. The same handlers that deploy to Lambda run here behind a node:http server
+ * that builds API Gateway v2 events; DynamoDB is dynalite (persisted under .data/dynamodb),
+ * the queue is an in-process FIFO with SQS semantics, field encryption uses a local key
+ * file, and WeCom and Microsoft Graph are loopback simulators served on the same port under
+ * /_sim/… — unless real credentials are configured, in which case the real APIs are used.
+ *
+ * Routes:
+ *   GET|POST /wecom/callback              WeCom callback (verification + events)
+ *   POST     /mailbox/events/graph        Graph change / lifecycle notifications
+ *   POST     /mailbox/events/webhook      generic signed mailbox webhook
+ *   GET      /healthz                     liveness
+ *   *        /_sim/wecom/…  /_sim/graph/… the simulators (when simulated)
+ *   GET      /_local/status, /_local/dlq; POST /_local/dlq/redrive, /_local/enqueue
+ *            operator endpoints used by the CLI (loopback only; see ADMIN-CONTRACT.md)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
+import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
+import { createMailboxEventsHandler } from '../../functions/handlers/mailbox-events';
+import { GraphDirectory } from '../../functions/mailbox/graph';
+import { addressKey } from '../../functions/mailbox/receive';
+import { ensureGraphSubscriptions, type EnsureSubscriptionResult } from '../../functions/mailbox/subscriptions';
+import type { SyncMessage } from '../../functions/queue/messages';
+import { EnvelopeCipher } from '../../functions/security/envelope';
+import { StoredHashKey } from '../../functions/security/hash-key';
+import { LocalFileKeyProvider } from '../../functions/security/local-key-provider';
+import { DynamoAuditLog } from '../../functions/store/audit';
+import { DynamoInbox } from '../../functions/store/inbox';
+import { DynamoStateStore } from '../../functions/store/state';
+import type { EngineDeps } from '../../functions/sync/context';
+import { CachedDepartmentTree } from '../../functions/sync/departments';
+import { deleteDueMembers } from '../../functions/sync/grace';
+import { createSyncWorker, parseSyncMessage } from '../../functions/sync/worker';
+import { WecomApiClient } from '../../functions/wecom/api';
+import { toApiGatewayEvent, readBody, writeResult } from './apigw';
+import { startDynalite, type LocalDynamo } from './dynalite';
+import { LocalFifoQueue } from './queue';
+import { createGraphSim, type GraphSim } from './sim/graph';
+import { createWecomSim, type WecomSim } from './sim/wecom';
+
+export interface LocalStackOptions {
+  /** 0 = a free port. Default: PORT env or 3000. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1; set HOST=0.0.0.0 to let a real WeCom reach it through a tunnel. */
+  host?: string;
+  /** Where the stack keeps its data. Default .data under the current directory. */
+  dataDir?: string;
+  /** Keep DynamoDB on disk (default true). Tests pass false for an in-memory stack. */
+  persist?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Print lines for the operator (default: console.log). */
+  print?: (line: string) => void;
+  /** Runs of the grace-period deleter and subscription renewal (ms; default 60 s / 1 h; 0 = off). */
+  graceIntervalMs?: number;
+  subscriptionIntervalMs?: number;
+  now?: () => Date;
+}
+
+export interface LocalCredentials {
+  corpId: string;
+  token: string;
+  encodingAESKey: string;
+  contactsSecret: string;
+  appSecret: string;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  clientState: string;
+  webhookSecret: string;
+}
+
+export interface LocalStack {
+  port: number;
+  baseUrl: string;
+  callbackUrl: string;
+  dataDir: string;
+  credentials: LocalCredentials;
+  /** Which side is simulated. */
+  simulated: { wecom: boolean; graph: boolean };
+  wecomSim?: WecomSim;
+  graphSim?: GraphSim;
+  queue: LocalFifoQueue;
+  dynamo: LocalDynamo;
+  engine: EngineDeps;
+  config: RuntimeConfig;
+  subscription?: EnsureSubscriptionResult;
+  /** Wait until the queue is empty and the simulators have delivered everything. */
+  settle(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A WeCom-style EncodingAESKey: 43 base64 characters of a 32-byte key. */
+function newEncodingAESKey(): string {
+  return randomBytes(32).toString('base64').slice(0, 43);
+}
+function newSecret(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * Credentials: real ones from the environment (or .env) when given, otherwise demo values
+ * generated once and kept in <dataDir>/demo-credentials.json (mode 0600), so a restart keeps
+ * the same callback keys a WeCom app may have been pointed at.
+ */
+function loadCredentials(env: NodeJS.ProcessEnv, dataDir: string): { creds: LocalCredentials; realWecom: boolean; realGraph: boolean } {
+  const file = join(dataDir, 'demo-credentials.json');
+  let demo: LocalCredentials;
+  if (existsSync(file)) {
+    demo = JSON.parse(readFileSync(file, 'utf8')) as LocalCredentials;
+  } else {
+    demo = {
+      corpId: `wwdemo${randomBytes(6).toString('hex')}`,
+      token: newSecret(18).replace(/[-_]/g, 'x').slice(0, 24),
+      encodingAESKey: newEncodingAESKey(),
+      contactsSecret: newSecret(),
+      appSecret: newSecret(),
+      tenantId: `demo-tenant-${randomBytes(4).toString('hex')}`,
+      clientId: randomUUID(),
+      clientSecret: newSecret(),
+      clientState: newSecret(32),
+      webhookSecret: newSecret(32),
+    };
+    writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
+  }
+  const realWecom = Boolean(env.WECOM_CORP_ID && env.WECOM_TOKEN && env.WECOM_ENCODING_AES_KEY && env.WECOM_CONTACTS_SECRET && env.WECOM_APP_SECRET);
+  const realGraph = Boolean(env.GRAPH_TENANT_ID && env.GRAPH_CLIENT_ID && env.GRAPH_CLIENT_SECRET);
+  const creds: LocalCredentials = { ...demo };
+  if (realWecom) {
+    Object.assign(creds, {
+      corpId: env.WECOM_CORP_ID!,
+      token: env.WECOM_TOKEN!,
+      encodingAESKey: env.WECOM_ENCODING_AES_KEY!,
+      contactsSecret: env.WECOM_CONTACTS_SECRET!,
+      appSecret: env.WECOM_APP_SECRET!,
+    });
+  }
+  if (realGraph) {
+    Object.assign(creds, { tenantId: env.GRAPH_TENANT_ID!, clientId: env.GRAPH_CLIENT_ID!, clientSecret: env.GRAPH_CLIENT_SECRET! });
+  }
+  if (env.GRAPH_CLIENT_STATE) creds.clientState = env.GRAPH_CLIENT_STATE;
+  if (env.MAILBOX_WEBHOOK_SECRET) creds.webhookSecret = env.MAILBOX_WEBHOOK_SECRET;
+  return { creds, realWecom, realGraph };
+}
+
+/** Read KEY=VALUE lines of a .env file into a copy of env (existing variables win). */
+export function withDotEnv(env: NodeJS.ProcessEnv, path = '.env'): NodeJS.ProcessEnv {
+  if (!existsSync(path)) return env;
+  const out = { ...env };
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith('#')) continue;
+    const value = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
+    if (out[m[1]!] === undefined) out[m[1]!] = value;
+  }
+  return out;
+}
+
+const LAMBDA_CONTEXT = { functionName: 'local', awsRequestId: 'local', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = opts.env ?? process.env;
+  const print = opts.print ?? ((line: string) => console.log(line));
+  const now = opts.now ?? (() => new Date());
+  const dataDir = resolve(opts.dataDir ?? '.data');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { creds, realWecom, realGraph } = loadCredentials(env, dataDir);
+
+  const port = opts.port ?? Number(env.PORT ?? 3000);
+  const host = opts.host ?? env.HOST ?? '127.0.0.1';
+
+  // The server must listen before anything can know its URL (callback URL, sim mount points).
+  const routes: { handle?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
+  const server: Server = createServer((req, res) => {
+    if (!routes.handle) return void res.writeHead(503).end('starting');
+    routes.handle(req, res).catch((err: unknown) => {
+      print(`local: request failed: ${(err as Error).name}`);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('internal error');
+    });
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => ok());
+  });
+  const boundPort = (server.address() as AddressInfo).port;
+  const baseUrl = `http://127.0.0.1:${boundPort}`;
+  const callbackUrl = `${baseUrl}/wecom/callback`;
+
+  const config = parseRuntimeConfig({
+    provider: 'graph',
+    mailDomain: env.MAIL_DOMAIN ?? 'example.com',
+    ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG) : {}),
+    wecom: {
+      ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG).wecom : {}),
+      apiBase: realWecom ? (env.WECOM_API_BASE ?? 'https://qyapi.weixin.qq.com') : `${baseUrl}/_sim/wecom`,
+    },
+    graph: {
+      ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG).graph : {}),
+      ...(realGraph ? {} : { apiBase: `${baseUrl}/_sim/graph`, tokenUrl: `${baseUrl}/_sim/graph/${creds.tenantId}/oauth2/v2.0/token` }),
+      notificationUrl: env.GRAPH_NOTIFICATION_URL ?? `${baseUrl}/mailbox/events/graph`,
+    },
+  });
+
+  const dynamo = await startDynalite(opts.persist === false ? {} : { path: join(dataDir, 'dynamodb') });
+  const { client, tables } = dynamo;
+  const keys = new LocalFileKeyProvider(join(dataDir, 'master.key'));
+  const cipher = new EnvelopeCipher({ keys, hashKey: new StoredHashKey(keys, client, tables.state) });
+
+  const wecomSim = realWecom
+    ? undefined
+    : createWecomSim({
+        corpId: creds.corpId,
+        contactsSecret: creds.contactsSecret,
+        appSecret: creds.appSecret,
+        callback: { url: callbackUrl, token: creds.token, encodingAESKey: creds.encodingAESKey },
+        // The demo: an edit in the simulated console reaches the callback at once, as in WeCom.
+        deliver: 'immediate',
+      });
+  const graphSim = realGraph
+    ? undefined
+    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret });
+
+  const wecom = new WecomApiClient({
+    apiBase: config.wecom.apiBase,
+    corpId: creds.corpId,
+    contactsSecret: creds.contactsSecret,
+    appSecret: creds.appSecret,
+  });
+  const graph = new GraphDirectory({
+    tenantId: creds.tenantId,
+    clientId: creds.clientId,
+    clientSecret: creds.clientSecret,
+    domain: config.mailDomain,
+    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
+    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
+  });
+
+  const queue = new LocalFifoQueue({ maxReceiveCount: 5, retryDelayMs: 500 });
+  const inbox = new DynamoInbox(client, tables.inbox);
+  const counters: Record<string, number> = {};
+  const engine: EngineDeps = {
+    wecom,
+    mailbox: graph,
+    state: new DynamoStateStore(client, tables.state),
+    audit: new DynamoAuditLog(client, tables.audit),
+    cipher,
+    departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: 60_000 }),
+    config,
+    now,
+    metrics: { count: (name, n = 1) => void (counters[name] = (counters[name] ?? 0) + n) },
+    stateTable: tables.state,
+    enqueue: (msgs) => queue.enqueue(msgs),
+    addressKey: (email) => addressKey(creds.webhookSecret, email),
+    onSubscriptionLifecycle: async () => void (await renewSubscription()),
+  };
+  const worker = createSyncWorker({
+    engineDeps: async () => engine,
+    maxReceiveCount: 5,
+    deadLetters: {
+      park: async (message, reason) => {
+        queue.deadLetters.push({ messageId: randomUUID(), message, reason, receiveCount: 0 });
+      },
+    },
+  });
+  queue.setConsumer(worker);
+
+  const callback = createWecomCallbackHandler({
+    keys: { corpId: creds.corpId, token: creds.token, encodingAESKey: creds.encodingAESKey },
+    inbox,
+    queue,
+    replayWindowSeconds: config.wecom.replayWindowSeconds,
+  });
+  const mailboxEvents = createMailboxEventsHandler({
+    inbox,
+    queue,
+    provider: 'graph',
+    clientState: creds.clientState,
+    webhookSecret: creds.webhookSecret,
+  });
+
+  let subscription: EnsureSubscriptionResult | undefined;
+  let lastGraceRun: unknown;
+  const renewSubscription = async () => {
+    subscription = await ensureGraphSubscriptions(graph, {
+      notificationUrl: config.graph.notificationUrl!,
+      clientState: creds.clientState,
+      now,
+    });
+    return subscription;
+  };
+
+  const isLoopback = (req: IncomingMessage) => /^(::ffff:)?127\.|^::1$/.test(req.socket.remoteAddress ?? '');
+  const sendJson = (res: ServerResponse, status: number, value: unknown) =>
+    void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+
+  routes.handle = async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, path.slice('/_sim/wecom'.length));
+    if (path.startsWith('/_sim/graph/') && graphSim) return graphSim.handle(req, res, path.slice('/_sim/graph'.length));
+    if (path === '/wecom/callback' && (req.method === 'GET' || req.method === 'POST')) {
+      const body = await readBody(req, 256 * 1024);
+      if (body === 'too-large') return void res.writeHead(413).end('too large');
+      return writeResult(res, await callback(toApiGatewayEvent(req, body, `${req.method} /wecom/callback`), LAMBDA_CONTEXT));
+    }
+    if (/^\/mailbox\/events\/[a-z]+$/.test(path) && req.method === 'POST') {
+      const body = await readBody(req, 1024 * 1024);
+      if (body === 'too-large') return void res.writeHead(413).end('too large');
+      return writeResult(res, await mailboxEvents(toApiGatewayEvent(req, body, 'POST /mailbox/events/{provider}'), LAMBDA_CONTEXT));
+    }
+    if (path.startsWith('/_local/')) {
+      // Operator endpoints: loopback only, whatever HOST the server listens on.
+      if (!isLoopback(req)) return void res.writeHead(403).end('loopback only');
+      if (path === '/_local/status' && req.method === 'GET') {
+        return sendJson(res, 200, {
+          queue: { depth: queue.depth, deadLetters: queue.deadLetters.length },
+          simulated: { wecom: !realWecom, graph: !realGraph },
+          subscription: subscription ? { id: subscription.subscriptionId, expiresAt: subscription.expiresAt } : null,
+          lastGraceRun: lastGraceRun ?? null,
+          metrics: counters,
+        });
+      }
+      if (path === '/_local/dlq' && req.method === 'GET') {
+        return sendJson(
+          res,
+          200,
+          queue.deadLetters.map((d) => ({
+            id: d.messageId,
+            eventId: d.message.eventId,
+            subject: d.message.subject,
+            source: d.message.source,
+            hint: d.message.hint ?? null,
+            reason: d.reason,
+            receiveCount: d.receiveCount,
+          })),
+        );
+      }
+      if (path === '/_local/dlq/redrive' && req.method === 'POST') {
+        const raw = await readBody(req, 64 * 1024);
+        if (raw === 'too-large') return sendJson(res, 413, { error: 'body too large' });
+        const body = raw.length === 0 ? {} : parseJson(raw.toString('utf8'));
+        if (!body || typeof body !== 'object' || Array.isArray(body)) return sendJson(res, 400, { error: 'body must be {} or {"id": "<messageId or eventId>"}' });
+        const id = (body as { id?: unknown }).id;
+        if (id !== undefined && typeof id !== 'string') return sendJson(res, 400, { error: 'id must be a string' });
+        return sendJson(res, 200, { redriven: queue.redrive(id) });
+      }
+      if (path === '/_local/enqueue' && req.method === 'POST') {
+        const raw = await readBody(req, 1024 * 1024);
+        if (raw === 'too-large') return sendJson(res, 413, { error: 'body too large' });
+        const body = parseJson(raw.toString('utf8'));
+        if (!Array.isArray(body)) return sendJson(res, 400, { error: 'body must be a JSON array of sync messages' });
+        const msgs: SyncMessage[] = [];
+        for (const [i, item] of body.entries()) {
+          const msg = parseSyncMessage(JSON.stringify(item));
+          if (!msg) return sendJson(res, 400, { error: `item ${i} is not a sync message (v: 1, subject, source, eventId, operator, receivedAt)` });
+          msgs.push(msg);
+        }
+        await queue.enqueue(msgs);
+        return sendJson(res, 202, { enqueued: msgs.length });
+      }
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  };
+
+  queue.start();
+  try {
+    await renewSubscription();
+  } catch (err) {
+    print(`local: could not create the Graph subscription (${(err as Error).name}); mailbox notifications are off until the next renewal`);
+  }
+
+  const timers: NodeJS.Timeout[] = [];
+  const graceEvery = opts.graceIntervalMs ?? 60_000;
+  if (graceEvery > 0) {
+    timers.push(
+      setInterval(() => {
+        deleteDueMembers(engine)
+          .then((r) => void (lastGraceRun = { at: now().toISOString(), ...r }))
+          .catch((err: Error) => print(`local: grace deleter failed: ${err.name}`));
+      }, graceEvery).unref(),
+    );
+  }
+  const renewEvery = opts.subscriptionIntervalMs ?? 3_600_000;
+  if (renewEvery > 0) timers.push(setInterval(() => void renewSubscription().catch(() => undefined), renewEvery).unref());
+
+  // What the CLI needs to find this stack (no secrets: those stay in demo-credentials.json).
+  const stackFile = join(dataDir, 'local-stack.json');
+  writeFileSync(
+    stackFile,
+    JSON.stringify(
+      {
+        pid: process.pid,
+        port: boundPort,
+        baseUrl,
+        dynamoEndpoint: dynamo.endpoint,
+        tables,
+        keyFile: join(dataDir, 'master.key'),
+        wecomApiBase: config.wecom.apiBase,
+        graphApiBase: config.graph.apiBase ?? null,
+        graphTokenUrl: config.graph.tokenUrl ?? null,
+        credentialsFile: join(dataDir, 'demo-credentials.json'),
+        reportsDir: join(dataDir, 'reports'),
+        simulated: { wecom: !realWecom, graph: !realGraph },
+        // The effective runtime config (no secrets), so the CLI runs with the same profile.
+        config,
+      },
+      null,
+      2,
+    ),
+    { mode: 0o600 },
+  );
+  chmodSync(stackFile, 0o600);
+
+  return {
+    port: boundPort,
+    baseUrl,
+    callbackUrl,
+    dataDir,
+    credentials: creds,
+    simulated: { wecom: !realWecom, graph: !realGraph },
+    wecomSim,
+    graphSim,
+    queue,
+    dynamo,
+    engine,
+    config,
+    subscription,
+    settle: async (timeoutMs = 15_000) => {
+      const deadline = Date.now() + timeoutMs;
+      // Callbacks and notifications can enqueue work, and work can trigger notifications:
+      // loop until a full pass finds nothing moving.
+      for (let pass = 0; pass < 20 && Date.now() < deadline; pass++) {
+        await wecomSim?.flushCallbacks();
+        await graphSim?.flushNotifications();
+        const before = queue.depth;
+        await queue.drain(Math.max(1, deadline - Date.now()));
+        await wecomSim?.flushCallbacks();
+        await graphSim?.flushNotifications();
+        if (before === 0 && queue.depth === 0) return;
+      }
+    },
+    close: async () => {
+      for (const t of timers) clearInterval(t);
+      queue.stop();
+      await new Promise<void>((ok) => server.close(() => ok()));
+      server.closeAllConnections?.();
+      await dynamo.close();
+    },
+  };
+}
