@@ -643,7 +643,7 @@ export class WecomMailboxSyncStack extends Stack {
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Third-party credentials (WeCom corp secrets and callback keys, Entra client secret) are issued and rotated in the WeCom admin console / Entra portal, not by AWS; a Lambda rotation would desynchronise them. Rotation is a documented operator procedure (lib/DEPLOY.md).',
+        'Third-party credentials (WeCom corp secrets and callback keys, Entra client secret) are issued and rotated in the WeCom admin console / Entra portal, not by AWS; a Lambda rotation would desynchronise them. Rotation is a documented operator procedure (README.md, Deploy).',
     });
     return secret;
   }
