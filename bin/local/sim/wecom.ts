@@ -1,0 +1,428 @@
+/**
+ * A loopback WeCom: the contacts API under /cgi-bin/ (the JSON wire contract: HTTP 200 with
+ * errcode/errmsg), and a management surface standing in for an administrator editing the
+ * contacts in the WeCom admin console, which sends REAL callbacks (AES-encrypted, signed,
+ * the XML envelope WeCom posts) to a configured URL.
+ *
+ * Faithful to the field facts in DESIGN.md that the product depends on:
+ * - two secrets: the contacts-sync token may write and list ids but not read details
+ *   (48009); the app token may read but not write (60011);
+ * - post-2022 callbacks are minimal: user events carry UserID (+ Department when it
+ *   changed), party events Id/ParentId, a department rename sends NOTHING;
+ * - writes through the API do not come back as callbacks;
+ * - optionally, member details without mobile/email/address (sensitiveFieldsVisible false).
+ *
+ * Used by the tests and mounted by the local stack under /_sim/wecom.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encryptMessage, signature } from '../../../functions/wecom/crypto';
+import type { WecomDepartment, WecomUser } from '../../../functions/wecom/contacts';
+
+export interface WecomSimOptions {
+  corpId: string;
+  contactsSecret: string;
+  appSecret: string;
+  callback?: { url: string; token: string; encodingAESKey: string };
+  /** 'manual' (default): callbacks wait for flushCallbacks(); 'immediate': sent as the console edit happens. */
+  deliver?: 'manual' | 'immediate';
+  /** false: user/get omits mobile, email, biz_mail, telephone, address (apps created after mid-2022). Default true. */
+  sensitiveFieldsVisible?: boolean;
+  /** Access token lifetime in seconds (default 7200). */
+  tokenTtlSeconds?: number;
+}
+
+export interface PendingCallback {
+  changeType: string;
+  fields: Record<string, string>;
+}
+
+export interface WecomSim {
+  handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void>;
+  start(): Promise<{ baseUrl: string; close(): Promise<void> }>;
+  users: Map<string, WecomUser>;
+  departments: Map<number, WecomDepartment>;
+  tags: Map<number, Set<string>>;
+  /** Calls per API name ('gettoken', 'user/get', …). */
+  calls: Record<string, number>;
+  /** Callback deliveries made (status 0 = could not connect). */
+  deliveries: Array<{ changeType: string; status: number; answer: string }>;
+  flushCallbacks(opts?: { reverse?: boolean; duplicate?: boolean }): Promise<void>;
+  pendingCallbacks(): number;
+  setCallbackUrl(url: string): void;
+  /** Every token issued so far is now expired (42001). */
+  expireTokens(): void;
+  /** The next `times` calls of `api` answer `errcode`. */
+  failNext(api: string, errcode: number, times?: number): void;
+}
+
+type Secret = 'app' | 'contacts';
+
+const READ_APIS = new Set(['user/get', 'department/list', 'department/get']);
+const WRITE_APIS = new Set(['user/create', 'user/update', 'user/delete', 'user/batchdelete', 'tag/addtagusers']);
+const BOTH_APIS = new Set(['user/list_id', 'department/simplelist']);
+const HIDDEN = ['mobile', 'email', 'biz_mail', 'telephone', 'address'] as const;
+const MAX_BODY = 1024 * 1024;
+
+const ERRMSG: Record<number, string> = {
+  40001: 'invalid credential',
+  40013: 'invalid corpid',
+  40014: 'invalid access_token',
+  42001: 'access_token expired',
+  47001: 'data format error',
+  40058: 'invalid parameter',
+  48009: 'api forbidden for this secret and ip',
+  60011: 'no privilege to access/modify contact/party/agent',
+  60003: 'department not found',
+  60102: 'UserID existed',
+  60111: 'userid not found',
+  60123: 'invalid party id',
+};
+
+class BodyError extends Error {}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new BodyError('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const cdata = (v: string) => `<![CDATA[${v.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
+
+export function createWecomSim(opts: WecomSimOptions): WecomSim {
+  const users = new Map<string, WecomUser>();
+  const departments = new Map<number, WecomDepartment>([[1, { id: 1, name: 'Root', parentid: 0, order: 0 }]]);
+  const tags = new Map<number, Set<string>>();
+  const calls: Record<string, number> = {};
+  const deliveries: WecomSim['deliveries'] = [];
+  const tokens = new Map<string, { secret: Secret; expiresAt: number }>();
+  const failures = new Map<string, { errcode: number; times: number }>();
+  let pending: PendingCallback[] = [];
+  let callbackUrl = opts.callback?.url;
+  const visible = opts.sensitiveFieldsVisible ?? true;
+  const ttl = opts.tokenTtlSeconds ?? 7200;
+
+  const send = (res: ServerResponse, status: number, value: unknown) =>
+    void res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(value));
+  const answer = (res: ServerResponse, errcode: number, extra: Record<string, unknown> = {}) =>
+    send(res, 200, { errcode, errmsg: errcode === 0 ? 'ok' : (ERRMSG[errcode] ?? 'error'), ...extra });
+
+  // ---------------------------------------------------------------- callbacks
+
+  async function post(cb: PendingCallback): Promise<boolean> {
+    if (!opts.callback || !callbackUrl) return true; // nobody listening: the event is simply lost, as in WeCom
+    const inner =
+      `<xml><ToUserName>${cdata(opts.corpId)}</ToUserName><FromUserName>${cdata('sys')}</FromUserName>` +
+      `<CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType>${cdata('event')}</MsgType>` +
+      `<Event>${cdata('change_contact')}</Event><ChangeType>${cdata(cb.changeType)}</ChangeType>` +
+      Object.entries(cb.fields)
+        .map(([k, v]) => `<${k}>${cdata(v)}</${k}>`)
+        .join('') +
+      '</xml>';
+    const encrypt = encryptMessage(inner, { encodingAESKey: opts.callback.encodingAESKey, corpId: opts.corpId });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const nonce = String(randomInt(1e9));
+    const query = new URLSearchParams({ msg_signature: signature(opts.callback.token, timestamp, nonce, encrypt), timestamp, nonce });
+    const body = `<xml><ToUserName>${cdata(opts.corpId)}</ToUserName><Encrypt>${cdata(encrypt)}</Encrypt><AgentID>${cdata('')}</AgentID></xml>`;
+    try {
+      const res = await fetch(`${callbackUrl}?${query}`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body, signal: AbortSignal.timeout(5_000) });
+      const text = await res.text();
+      deliveries.push({ changeType: cb.changeType, status: res.status, answer: text.slice(0, 64) });
+      return res.status === 200;
+    } catch {
+      deliveries.push({ changeType: cb.changeType, status: 0, answer: '' });
+      return false;
+    }
+  }
+
+  async function emit(changeType: string, fields: Record<string, string>): Promise<void> {
+    const cb = { changeType, fields };
+    if ((opts.deliver ?? 'manual') === 'immediate') {
+      // A failed delivery stays pending for a later flush (WeCom itself retries a few times).
+      if (!(await post(cb))) pending.push(cb);
+    } else pending.push(cb);
+  }
+
+  // ---------------------------------------------------------------- /cgi-bin API
+
+  function tokenOf(query: URLSearchParams): { secret?: Secret; errcode: number } {
+    const t = tokens.get(query.get('access_token') ?? '');
+    if (!t) return { errcode: 40014 };
+    if (Date.now() >= t.expiresAt) return { errcode: 42001 };
+    return { secret: t.secret, errcode: 0 };
+  }
+
+  function listIds(body: Record<string, unknown>) {
+    const limit = Math.min(Math.max(Number(body.limit ?? 1000) || 1000, 1), 10_000);
+    const start = body.cursor ? Number(Buffer.from(String(body.cursor), 'base64url').toString()) : 0;
+    if (!Number.isInteger(start) || start < 0) return undefined;
+    const all = [...users.values()];
+    const page = all.slice(start, start + limit);
+    const dept_user = page.flatMap((u) => (u.department?.length ? u.department : [1]).map((department) => ({ userid: u.userid, department })));
+    const next = start + limit < all.length ? Buffer.from(String(start + limit)).toString('base64url') : '';
+    return { next_cursor: next, dept_user };
+  }
+
+  function subtree(rootId: number): WecomDepartment[] {
+    const out: WecomDepartment[] = [];
+    const seen = new Set<number>();
+    const walk = (id: number) => {
+      const d = departments.get(id);
+      if (!d || seen.has(id)) return;
+      seen.add(id);
+      out.push({ ...d });
+      for (const c of departments.values()) if (c.parentid === id && c.id !== id) walk(c.id);
+    };
+    walk(rootId);
+    return out;
+  }
+
+  async function api(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
+    calls[name] = (calls[name] ?? 0) + 1;
+    if (name === 'gettoken') {
+      if (query.get('corpid') !== opts.corpId) return answer(res, 40013);
+      const secret = query.get('corpsecret') === opts.appSecret ? 'app' : query.get('corpsecret') === opts.contactsSecret ? 'contacts' : undefined;
+      if (!secret) return answer(res, 40001);
+      const access_token = randomBytes(24).toString('base64url');
+      tokens.set(access_token, { secret, expiresAt: Date.now() + ttl * 1000 });
+      return answer(res, 0, { access_token, expires_in: ttl });
+    }
+    const auth = tokenOf(query);
+    if (auth.errcode) return answer(res, auth.errcode);
+    const injected = failures.get(name);
+    if (injected && injected.times > 0) {
+      injected.times--;
+      return answer(res, injected.errcode);
+    }
+    if (READ_APIS.has(name) && auth.secret !== 'app') return answer(res, 48009);
+    if (WRITE_APIS.has(name) && auth.secret !== 'contacts') return answer(res, 60011);
+    if (!READ_APIS.has(name) && !WRITE_APIS.has(name) && !BOTH_APIS.has(name)) return answer(res, 40058);
+
+    const body = req.method === 'POST' ? parseJsonObject(await readBody(req)) : {};
+    if (!body) return answer(res, 47001);
+
+    switch (name) {
+      case 'user/get': {
+        const u = users.get(query.get('userid') ?? '');
+        if (!u) return answer(res, 60111);
+        const out = structuredClone(u) as unknown as Record<string, unknown>;
+        if (!visible) for (const f of HIDDEN) delete out[f];
+        return answer(res, 0, out);
+      }
+      case 'user/list_id': {
+        const page = listIds(body);
+        return page ? answer(res, 0, page) : answer(res, 40058);
+      }
+      case 'department/list': {
+        const id = query.get('id');
+        const list = id ? subtree(Number(id)) : [...departments.values()].map((d) => ({ ...d }));
+        if (id && !list.length) return answer(res, 60123);
+        return answer(res, 0, { department: list });
+      }
+      case 'department/simplelist':
+        return answer(res, 0, { department_id: [...departments.values()].map((d) => ({ id: d.id, parentid: d.parentid, order: d.order ?? 0 })) });
+      case 'department/get': {
+        const d = departments.get(Number(query.get('id')));
+        return d ? answer(res, 0, { department: { ...d } }) : answer(res, 60123);
+      }
+      case 'user/create': {
+        const userid = String(body.userid ?? '');
+        if (!userid || typeof body.name !== 'string') return answer(res, 40058);
+        if (users.has(userid)) return answer(res, 60102);
+        users.set(userid, { enable: 1, status: 4, department: [1], main_department: 1, ...(body as Partial<WecomUser>), userid });
+        return answer(res, 0);
+      }
+      case 'user/update': {
+        const u = users.get(String(body.userid ?? ''));
+        if (!u) return answer(res, 60111);
+        const { userid: _id, ...patch } = body as Partial<WecomUser>;
+        Object.assign(u, patch);
+        return answer(res, 0);
+      }
+      case 'user/delete': {
+        const userid = query.get('userid') ?? '';
+        if (!users.delete(userid)) return answer(res, 60111);
+        return answer(res, 0);
+      }
+      case 'user/batchdelete': {
+        const list = Array.isArray(body.useridlist) ? (body.useridlist as unknown[]).map(String) : [];
+        if (!list.length || list.length > 200) return answer(res, 40058);
+        // One bad id fails the whole call (DESIGN.md): nothing is deleted.
+        if (list.some((id) => !users.has(id))) return answer(res, 60111);
+        for (const id of list) users.delete(id);
+        return answer(res, 0);
+      }
+      case 'tag/addtagusers': {
+        const tagid = Number(body.tagid);
+        const list = Array.isArray(body.userlist) ? (body.userlist as unknown[]).map(String) : [];
+        if (!Number.isInteger(tagid) || tagid <= 0) return answer(res, 40058);
+        const set = tags.get(tagid) ?? new Set<string>();
+        tags.set(tagid, set);
+        const invalid = list.filter((id) => !users.has(id));
+        for (const id of list) if (users.has(id)) set.add(id);
+        return answer(res, 0, invalid.length ? { invalidlist: invalid.join('|') } : {});
+      }
+    }
+    return answer(res, 40058);
+  }
+
+  // ---------------------------------------------------------------- console (management) routes
+
+  function validDepartments(ids: unknown): number[] | undefined {
+    if (ids === undefined) return undefined;
+    if (!Array.isArray(ids) || !ids.length || !ids.every((d) => Number.isInteger(d) && departments.has(d as number))) return [];
+    return ids as number[];
+  }
+
+  async function manage(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const m = /^\/(users|departments)(?:\/([^/]+))?$/.exec(path);
+    if (!m) return send(res, 404, { error: 'not found' });
+    const kind = m[1];
+    const id = m[2] === undefined ? undefined : decodeURIComponent(m[2]);
+    const method = req.method ?? 'GET';
+    const body = method === 'POST' ? parseJsonObject(await readBody(req)) : {};
+    if (!body) return send(res, 400, { error: 'body must be a JSON object' });
+
+    if (kind === 'users') {
+      if (method === 'GET' && id === undefined) return send(res, 200, [...users.values()]);
+      if (method === 'GET') return users.has(id!) ? send(res, 200, users.get(id!)) : send(res, 404, { error: 'no such member' });
+      if (method === 'POST' && id === undefined) {
+        const userid = typeof body.userid === 'string' ? body.userid.trim() : '';
+        if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(userid)) return send(res, 400, { error: 'userid: 1-64 letters, digits, _ - . @' });
+        if (typeof body.name !== 'string' || !body.name.trim()) return send(res, 400, { error: 'name is required' });
+        if (users.has(userid)) return send(res, 400, { error: 'userid already exists' });
+        const dept = validDepartments(body.department) ?? [1];
+        if (!dept.length) return send(res, 400, { error: 'department: a non-empty list of existing department ids' });
+        const user: WecomUser = { enable: 1, status: 1, ...(body as Partial<WecomUser>), userid, department: dept, main_department: dept[0]! };
+        users.set(userid, user);
+        await emit('create_user', { UserID: userid, Department: dept.join(',') });
+        return send(res, 201, { ok: true, userid });
+      }
+      if (method === 'POST') {
+        const u = users.get(id!);
+        if (!u) return send(res, 404, { error: 'no such member' });
+        const dept = validDepartments(body.department);
+        if (dept && !dept.length) return send(res, 400, { error: 'department: a non-empty list of existing department ids' });
+        const before = (u.department ?? []).join(',');
+        const { userid: _ignored, ...patch } = body as Partial<WecomUser>;
+        Object.assign(u, patch);
+        if (dept) u.main_department = dept.includes(u.main_department ?? -1) ? u.main_department! : dept[0]!;
+        const after = (u.department ?? []).join(',');
+        // Post-2022: only UserID, and Department when it changed.
+        await emit('update_user', { UserID: u.userid, ...(after !== before ? { Department: after } : {}) });
+        return send(res, 200, { ok: true });
+      }
+      if (method === 'DELETE') {
+        if (!users.delete(id!)) return send(res, 404, { error: 'no such member' });
+        await emit('delete_user', { UserID: id! });
+        return send(res, 200, { ok: true });
+      }
+      return send(res, 405, { error: 'method not allowed' });
+    }
+
+    // departments
+    if (method === 'GET' && id === undefined) return send(res, 200, [...departments.values()]);
+    const depId = id === undefined ? undefined : Number(id);
+    if (id !== undefined && !Number.isInteger(depId)) return send(res, 400, { error: 'department id must be an integer' });
+    if (method === 'GET') return departments.has(depId!) ? send(res, 200, departments.get(depId!)) : send(res, 404, { error: 'no such department' });
+    if (method === 'POST' && depId === undefined) {
+      const name = typeof body.name === 'string' ? body.name.trim() : '';
+      const parentid = body.parentid === undefined ? 1 : Number(body.parentid);
+      if (!name) return send(res, 400, { error: 'name is required' });
+      if (!departments.has(parentid)) return send(res, 400, { error: 'parentid: no such department' });
+      const newId = body.id === undefined ? Math.max(0, ...departments.keys()) + 1 : Number(body.id);
+      if (!Number.isInteger(newId) || newId <= 0 || departments.has(newId)) return send(res, 400, { error: 'id: a new positive integer' });
+      departments.set(newId, { id: newId, name, parentid, order: 0 });
+      await emit('create_party', { Id: String(newId), ParentId: String(parentid) });
+      return send(res, 201, { ok: true, id: newId });
+    }
+    if (method === 'POST') {
+      const d = departments.get(depId!);
+      if (!d) return send(res, 404, { error: 'no such department' });
+      if (body.parentid !== undefined && !departments.has(Number(body.parentid))) return send(res, 400, { error: 'parentid: no such department' });
+      if (typeof body.name === 'string' && body.name.trim()) d.name = body.name.trim(); // a rename: WeCom sends no event
+      if (body.parentid !== undefined && Number(body.parentid) !== d.parentid) {
+        d.parentid = Number(body.parentid);
+        await emit('update_party', { Id: String(d.id), ParentId: String(d.parentid) });
+      }
+      return send(res, 200, { ok: true });
+    }
+    if (method === 'DELETE') {
+      if (!departments.has(depId!)) return send(res, 404, { error: 'no such department' });
+      if ([...departments.values()].some((c) => c.parentid === depId) || [...users.values()].some((u) => u.department?.includes(depId!))) {
+        return send(res, 400, { error: 'department still has members or sub-departments' });
+      }
+      departments.delete(depId!);
+      await emit('delete_party', { Id: String(depId) });
+      return send(res, 200, { ok: true });
+    }
+    return send(res, 405, { error: 'method not allowed' });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, subpath: string): Promise<void> {
+    const url = new URL(subpath || '/', 'http://sim.invalid');
+    try {
+      if (url.pathname.startsWith('/cgi-bin/')) return await api(req, res, url.pathname.slice('/cgi-bin/'.length), url.searchParams);
+      return await manage(req, res, url.pathname);
+    } catch (err) {
+      if (err instanceof BodyError) return send(res, 413, { error: err.message });
+      return send(res, 500, { error: 'simulator error' });
+    }
+  }
+
+  return {
+    handle,
+    users,
+    departments,
+    tags,
+    calls,
+    deliveries,
+    async start() {
+      const server = createServer((req, res) => void handle(req, res, req.url ?? '/'));
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      return {
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: () =>
+          new Promise<void>((ok) => {
+            server.closeAllConnections();
+            server.close(() => ok());
+          }),
+      };
+    },
+    async flushCallbacks(o = {}) {
+      let batch = pending;
+      pending = [];
+      if (o.reverse) batch = [...batch].reverse();
+      if (o.duplicate) batch = [...batch, ...batch];
+      const failed: PendingCallback[] = [];
+      for (const cb of batch) if (!(await post(cb))) failed.push(cb);
+      pending.push(...failed.filter((cb, i) => failed.indexOf(cb) === i));
+    },
+    pendingCallbacks: () => pending.length,
+    setCallbackUrl(url: string) {
+      callbackUrl = url;
+    },
+    expireTokens() {
+      for (const t of tokens.values()) t.expiresAt = 0;
+    },
+    failNext(api: string, errcode: number, times = 1) {
+      failures.set(api, { errcode, times });
+    },
+  };
+}
