@@ -312,8 +312,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
-    if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, path.slice('/_sim/wecom'.length));
-    if (path.startsWith('/_sim/graph/') && graphSim) return graphSim.handle(req, res, path.slice('/_sim/graph'.length));
+    // The simulators get the path after their prefix WITH the query string (tokens, $filter …).
+    if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, (req.url ?? '/').slice('/_sim/wecom'.length));
+    if (path.startsWith('/_sim/graph/') && graphSim) return graphSim.handle(req, res, (req.url ?? '/').slice('/_sim/graph'.length));
     if (path === '/wecom/callback' && (req.method === 'GET' || req.method === 'POST')) {
       const body = await readBody(req, 256 * 1024);
       if (body === 'too-large') return void res.writeHead(413).end('too large');

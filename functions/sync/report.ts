@@ -123,7 +123,8 @@ export function reportJson(report: ReconcileReport): string {
 }
 
 export function reportName(at: Date): string {
-  return at.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  // Milliseconds kept: two runs in the same second must not overwrite each other's report.
+  return at.toISOString().replace(/:/g, '-');
 }
 
 /** Local sink: `<dir>/<name>.csv` and `.json`, readable by the owner only. */

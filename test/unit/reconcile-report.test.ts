@@ -53,7 +53,8 @@ describe('reconcile report files', () => {
   });
 
   it('file names sort by time and carry no colon', () => {
-    expect(reportName(new Date('2026-11-01T18:00:00.123Z'))).toBe('2026-11-01T18-00-00Z');
+    expect(reportName(new Date('2026-11-01T18:00:00.123Z'))).toBe('2026-11-01T18-00-00.123Z');
+    expect(reportName(new Date('2026-11-01T18:00:00.124Z'))).not.toBe(reportName(new Date('2026-11-01T18:00:00.123Z')));
   });
 
   it('local sink writes both files, owner-only', async () => {
