@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
@@ -104,9 +104,13 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** A WeCom-style EncodingAESKey: 43 base64 characters of a 32-byte key. */
+/**
+ * A WeCom-style EncodingAESKey: 43 characters that, with '=', are the base64 of the 32-byte
+ * AES key. Letters and digits only, as WeCom's admin console accepts (it rejects + and /).
+ */
 function newEncodingAESKey(): string {
-  return randomBytes(32).toString('base64').slice(0, 43);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: 43 }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 function newSecret(bytes = 24): string {
   return randomBytes(bytes).toString('base64url');

@@ -67,6 +67,7 @@ afterAll(async () => {
 describe('local stack demo', () => {
   it('simulates both sides and writes a stack file without secrets (0600)', () => {
     expect(stack.simulated).toEqual({ wecom: true, graph: true });
+    expect(stack.credentials.encodingAESKey).toMatch(/^[A-Za-z0-9]{43}$/); // what WeCom's console accepts
     const file = join(dir, 'local-stack.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const text = readFileSync(file, 'utf8');
