@@ -11,7 +11,9 @@
  *   (undefined), never empty: it must not erase the mailbox's value. An invalid value is a
  *   problem (refused, reported) and also stays unknown; the rest of the person still syncs.
  */
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+// 'max' metadata: the default ('min') checks lengths only and accepts a mainland mobile
+// missing a digit (1380013800); a wrong number must be refused, not sent.
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import type { MailboxAccount } from '../mailbox/directory';
 import type { WecomUser } from '../wecom/contacts';
 import type { DepartmentTree } from './departments';
