@@ -5,7 +5,7 @@
  * working directory, exactly as an operator runs it. Exit codes and --json output are checked.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,4 +164,37 @@ describe('wecom-sync CLI against the local stack', () => {
     await stack.settle();
     expect(stack.queue.deadLetters).toHaveLength(0);
   }, 30_000);
+  it('export-csv → import-csv: the WeCom template round-trips; --apply bootstraps a new person through the engine', async () => {
+    const out = join(cwd, 'members.csv');
+    let r = await cli(cwd, 'export-csv', '--source', 'wecom', '--out', out);
+    expect(r.code).toBe(0);
+    const text = readFileSync(out, 'utf8');
+    expect(text.startsWith('\ufeff')).toBe(true);
+    expect(text).toContain('+8613800138000'); // international format
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+
+    r = await cli(cwd, 'import-csv', out, '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ people: 2, errors: [], applied: false });
+
+    // A new person, plus a formula cell and a bad phone: refused with line numbers, nothing applied.
+    const header = text.replace('\ufeff', '').split('\r\n')[0]!;
+    const cols = header.split(',');
+    const row = (v: Record<string, string>) => cols.map((c) => v[c] ?? '').join(',');
+    const bad = join(cwd, 'bad.csv');
+    writeFileSync(bad, '\ufeff' + [header, row({ 姓名: '王五', 帐号: 'wangwu', 手机: '13900139000' }), row({ 姓名: '@SUM(1)', 帐号: 'evil' }), row({ 姓名: 'x', 帐号: 'y', 手机: '123' })].join('\r\n'));
+    r = await cli(cwd, 'import-csv', bad, '--apply', '--json');
+    const res = JSON.parse(r.stdout) as { errors: Array<{ line: number; field: string }>; applied: boolean };
+    expect(res.applied).toBe(false);
+    expect(res.errors.map((e) => e.line).sort()).toEqual([3, 4]);
+    expect(r.stdout).not.toContain('13900139000');
+
+    const good = join(cwd, 'good.csv');
+    writeFileSync(good, '\ufeff' + [header, row({ 姓名: '王五', 帐号: 'wangwu', 手机: '13900139000' })].join('\r\n'));
+    stack.wecomSim!.users.set('wangwu', { userid: 'wangwu', name: '王五', department: [2], main_department: 2, enable: 1, status: 1 });
+    r = await cli(cwd, 'import-csv', good, '--apply', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ applied: true, outcomes: [expect.objectContaining({ subject: 'user:wangwu', actions: expect.arrayContaining(['create']) })] });
+    expect([...stack.graphSim!.users.values()].filter((u) => u.employeeId === 'wangwu')).toHaveLength(1);
+  }, 60_000);
 });
