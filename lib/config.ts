@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CONTACT_FIELDS } from '../functions/sync/model';
+import { offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
 
 export const CONTEXT_KEY = 'wecomMailboxSync';
 export const CONFIG_FILE_CONTEXT_KEY = 'configFile';
@@ -83,29 +84,9 @@ export const deploymentConfigSchema = z
       .refine((s) => s.includes('{userid}') && s.includes('{domain}'), 'must contain {userid} and {domain}')
       .default('{userid}@{domain}'),
     syncProfile: syncProfile.default(() => syncProfile.parse({})),
-    offboarding: z
-      .object({
-        mode: z.enum(['disable-then-delete', 'delete', 'disable-only']).default('disable-then-delete'),
-        graceDays: z.number().int().min(0).max(365).default(30),
-      })
-      .strict()
-      .default({ mode: 'disable-then-delete', graceDays: 30 }),
-    onboarding: z
-      .object({
-        /** Hold a new WeCom member (disabled) until their mailbox exists. */
-        gate: z.boolean().default(true),
-        provisionedTagId: z.number().int().positive().optional(),
-      })
-      .strict()
-      .default({ gate: true }),
-    reconcile: z
-      .object({
-        /** A run that would delete more than this many accounts stops and asks a human. */
-        maxDeletes: z.number().int().min(0).default(20),
-        maxDeletePercent: z.number().min(0).max(100).default(5),
-      })
-      .strict()
-      .default({ maxDeletes: 20, maxDeletePercent: 5 }),
+    offboarding: offboardingSchema,
+    onboarding: onboardingSchema,
+    reconcile: reconcileSchema,
     wecom: z
       .object({
         apiBase: httpsUrl.default('https://qyapi.weixin.qq.com'),

@@ -37,6 +37,35 @@ const profileSchema = z
   })
   .strict();
 
+/** Offboarding, onboarding and the deletion guard: the same schema at synth (lib/config.ts) and at cold start. */
+export const offboardingSchema = z
+  .object({
+    mode: z.enum(['disable-then-delete', 'delete', 'disable-only']).default('disable-then-delete'),
+    graceDays: z.number().int().min(0).max(365).default(30),
+  })
+  .strict()
+  .default({ mode: 'disable-then-delete', graceDays: 30 });
+
+export const onboardingSchema = z
+  .object({
+    /** Hold a new WeCom member (disabled) until their mailbox exists. */
+    gate: z.boolean().default(true),
+    /** Tag the member instead of enabling it. */
+    provisionedTagId: z.number().int().positive().optional(),
+  })
+  .strict()
+  .default({ gate: true });
+
+export const reconcileSchema = z
+  .object({
+    /** A run that would disable/delete more than this many people stops and asks a human. */
+    maxDeletes: z.number().int().min(0).default(20),
+    maxDeletePercent: z.number().min(0).max(100).default(5),
+    mode: z.enum(['report', 'repair']).optional(),
+  })
+  .strict()
+  .default({ maxDeletes: 20, maxDeletePercent: 5 });
+
 const runtimeSchema = z
   .object({
     /** The mailbox system (the deployment config decides which adapters exist; only 'graph' is implemented). */
@@ -52,28 +81,9 @@ const runtimeSchema = z
       .default('{userid}@{domain}')
       .refine((r) => r.includes('{userid}') && /@/.test(r), { message: 'must contain {userid} and an @, e.g. {userid}@{domain}' }),
     profile: profileSchema.default(() => profileSchema.parse({})),
-    offboarding: z
-      .object({
-        mode: z.enum(['disable-then-delete', 'delete', 'disable-only']).default('disable-then-delete'),
-        graceDays: z.number().int().min(0).max(365).default(30),
-      })
-      .strict()
-      .default({ mode: 'disable-then-delete', graceDays: 30 }),
-    onboarding: z
-      .object({
-        gate: z.boolean().default(true),
-        provisionedTagId: z.number().int().positive().optional(),
-      })
-      .strict()
-      .default({ gate: true }),
-    reconcile: z
-      .object({
-        maxDeletes: z.number().int().min(0).default(20),
-        maxDeletePercent: z.number().min(0).max(100).default(5),
-        mode: z.enum(['report', 'repair']).optional(),
-      })
-      .strict()
-      .default({ maxDeletes: 20, maxDeletePercent: 5 }),
+    offboarding: offboardingSchema,
+    onboarding: onboardingSchema,
+    reconcile: reconcileSchema,
     wecom: z
       .object({
         apiBase: z.url().default('https://qyapi.weixin.qq.com'),
