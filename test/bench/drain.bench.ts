@@ -10,7 +10,7 @@
  * WeCom is not the rate-limited side here (10,000 calls/min per API) and the figure that
  * matters is the Graph bound.
  *
- * Env: DRAIN_N (default 10000), DRAIN_GRAPH_RATE (Graph calls/s, default 400),
+ * Env: DRAIN_DYNALITE=inprocess (default: dynalite in a child process), DRAIN_N (default 10000), DRAIN_GRAPH_RATE (Graph calls/s, default 400),
  *      DRAIN_SHARDS (parallel FIFO consumers ≈ Lambda concurrency, default 16).
  */
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -44,7 +44,8 @@ const DEPTS = [
 ];
 
 async function main() {
-  const dyn = await startDynalite();
+  // DynamoDB in its own process, as in reality: the worker's thread is not also serving the table.
+  const dyn = await startDynalite({ childProcess: process.env.DRAIN_DYNALITE !== 'inprocess' });
   const dynamo: Record<string, number> = {};
   dyn.client.middlewareStack.add(
     (next, context) => async (args) => {
