@@ -178,10 +178,15 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
 
   for (const [userid, p] of people) {
     if (p.seen) continue;
-    // A disabled member without a mailbox has nothing to provision (the gate's held members
-    // are the exception; the worker provisions them on their own events).
-    if (!p.enabled) inSync++;
-    else add({ class: 'missing-in-mailbox', subject: userSubject(userid), userid, detail: 'WeCom member has no mailbox account' });
+    if (p.enabled) {
+      add({ class: 'missing-in-mailbox', subject: userSubject(userid), userid, detail: 'WeCom member has no mailbox account' });
+      continue;
+    }
+    // A disabled member without a mailbox has nothing to provision, unless the onboarding
+    // gate disabled them and is still waiting for the mailbox: then the report says why.
+    const gated = await gateReason(deps, userid);
+    if (gated === undefined) inSync++;
+    else add({ class: 'gated', subject: userSubject(userid), userid, detail: `held by the onboarding gate: ${gated}` });
   }
   people.clear();
 
@@ -227,6 +232,14 @@ export function summary(r: ReconcileReport): string {
 }
 
 // ------------------------------------------------------------------ classification
+
+/** Why a member is held by the onboarding gate (the last failure audited), or undefined when they are not. */
+async function gateReason(deps: ReconcileDeps, userid: string): Promise<string | undefined> {
+  const s = await deps.state.get(userSubject(userid));
+  if (!s || s.disabledBy !== 'gate') return undefined;
+  const failed = (await deps.audit.bySubject(userSubject(userid))).filter((a) => a.action === 'failed' && a.reason).at(-1);
+  return failed ? redactText(failed.reason!) : 'mailbox not created yet';
+}
 
 function unmappedDepartment(d: WecomDepartment, why: string): Finding {
   return { class: 'department-unmapped', subject: `party:${d.id}`, departmentId: d.id, detail: why };

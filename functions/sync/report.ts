@@ -11,6 +11,7 @@ import { redactText } from '../security/redact';
 
 export const DRIFT_CLASSES = [
   'missing-in-mailbox',
+  'gated',
   'extra-in-mailbox',
   'fields-differ',
   'offboarded-in-mailbox',
@@ -27,6 +28,8 @@ export type DriftClass = (typeof DRIFT_CLASSES)[number];
 /** Classes a repair can act on (through the engine). The others are reported for a human. */
 export const REPAIRABLE: ReadonlySet<DriftClass> = new Set<DriftClass>([
   'missing-in-mailbox',
+  // Held by the onboarding gate because the mailbox creation failed: a repair retries it.
+  'gated',
   'extra-in-mailbox',
   'fields-differ',
   'offboarded-in-mailbox',

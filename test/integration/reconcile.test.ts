@@ -209,3 +209,35 @@ describe('deletion guard', () => {
     expect(audit.some((a) => a.action === 'refused' && a.reason?.includes('(30 > 2)'))).toBe(true);
   }, 60_000);
 });
+
+describe('onboarding gate in the report', () => {
+  let g: SyncEnv;
+  beforeAll(async () => {
+    g = await startSyncEnv();
+    g.wecomSim.departments.set(1, { id: 1, name: 'Root', parentid: 0 } as never);
+    // The mailbox admins already use the address: Graph refuses the create, the member stays gated.
+    g.graphSim.seedUser({ displayName: 'Someone else', userPrincipalName: 'held@example.com', mail: 'held@example.com' });
+    g.wecomSim.users.set('held', { userid: 'held', name: 'Held', department: [1], main_department: 1, enable: 1, status: 1 } as never);
+    await g.sync('held', 'create_user').catch(() => undefined);
+  }, 60_000);
+  afterAll(async () => {
+    await g?.close();
+  });
+
+  it('a member held by the gate is reported with the reason, not counted in sync; a repair retries once the cause is gone', async () => {
+    expect((g.wecomSim.users.get('held') as { enable: number }).enable).toBe(0);
+    let r = await reconcileAll(g.deps);
+    const held = r.findings.find((f) => f.userid === 'held')!;
+    expect(held.class).toBe('gated');
+    expect(held.detail).toMatch(/held by the onboarding gate: mailbox creation failed/);
+
+    // The admins free the address; the repair provisions the mailbox and lifts the gate.
+    const other = [...g.graphSim.users.values()].find((u) => u.userPrincipalName === 'held@example.com')!;
+    g.graphSim.users.delete(other.id);
+    r = await reconcileAll(g.deps, { repair: true, apply: true });
+    expect(r.findings.find((f) => f.userid === 'held')).toMatchObject({ class: 'gated', repair: 'applied' });
+    expect((g.wecomSim.users.get('held') as { enable: number }).enable).toBe(1);
+    r = await reconcileAll(g.deps);
+    expect(r.findings.filter((f) => f.class !== 'unmanaged')).toEqual([]);
+  }, 60_000);
+});
