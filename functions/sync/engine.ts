@@ -20,12 +20,17 @@ export type { EngineDeps, SyncOutcome, EngineMetrics } from './context';
 const MAX_ATTEMPTS = 3;
 
 export async function syncSubject(message: SyncMessage, deps: EngineDeps): Promise<SyncOutcome> {
+  // What a lost attempt already did (and audited) still happened: the outcome reports it,
+  // not only the re-run that found everything converged.
+  const earlier: RunContext[] = [];
   for (let attempt = 1; ; attempt++) {
+    const contexts: RunContext[] = [];
     try {
-      return await runOnce(message, deps);
+      return merge(earlier, await runOnce(message, deps, contexts));
     } catch (err) {
       if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
         deps.metrics?.count('versionConflict');
+        earlier.push(...contexts);
         continue;
       }
       throw err;
@@ -33,12 +38,26 @@ export async function syncSubject(message: SyncMessage, deps: EngineDeps): Promi
   }
 }
 
-async function runOnce(message: SyncMessage, deps: EngineDeps): Promise<SyncOutcome> {
+function merge(earlier: RunContext[], outcome: SyncOutcome): SyncOutcome {
+  const before = earlier.flatMap((c) => c.actions);
+  if (!before.length) return outcome;
+  const last = outcome.actions.filter((a) => a !== 'noop');
+  return {
+    ...outcome,
+    actions: [...before, ...last],
+    changed: outcome.changed || earlier.some((c) => c.changed),
+    ...(earlier.some((c) => c.changes.length) ? { changes: [...earlier.flatMap((c) => c.changes), ...(outcome.changes ?? [])] } : {}),
+  };
+}
+
+async function runOnce(message: SyncMessage, deps: EngineDeps, contexts: RunContext[]): Promise<SyncOutcome> {
   const probe = new RunContext(deps, message, message.subject);
+  contexts.push(probe);
   const r = await resolveSubject(probe, message.subject);
   switch (r.kind) {
     case 'user': {
       const ctx = new RunContext(deps, message, userSubject(r.userid));
+      contexts.push(ctx);
       await syncPerson(ctx, r.userid);
       return ctx.outcome();
     }

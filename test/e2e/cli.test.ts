@@ -194,7 +194,18 @@ describe('wecom-sync CLI against the local stack', () => {
     stack.wecomSim!.users.set('wangwu', { userid: 'wangwu', name: '王五', department: [2], main_department: 2, enable: 1, status: 1 });
     r = await cli(cwd, 'import-csv', good, '--apply', '--json');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ applied: true, outcomes: [expect.objectContaining({ subject: 'user:wangwu', actions: expect.arrayContaining(['create']) })] });
+    const applied = JSON.parse(r.stdout) as { applied: boolean; outcomes: Array<{ subject: string; actions: string[]; error?: string }> };
+    expect(applied).toMatchObject({ applied: true, outcomes: [{ subject: 'user:wangwu' }] });
+    expect(applied.outcomes[0]!.actions).toContain('create');
+    expect(applied.outcomes[0]!.error).toBeUndefined();
+    // The CLI created the account (audited under its operator). The stack's worker, woken by
+    // Graph's notification of that create, may race it to lift the gate; either way: one
+    // account, member enabled, and the CLI's outcome still reports the create it made
+    // (a lost state race re-runs the subject; what the first attempt did is kept).
+    const audit = await stack.engine.audit.bySubject('user:wangwu');
+    expect(audit.filter((a) => a.action === 'create')).toEqual([expect.objectContaining({ operator: expect.stringMatching(/^cli:/), target: 'mailbox' })]);
+    await stack.settle();
     expect([...stack.graphSim!.users.values()].filter((u) => u.employeeId === 'wangwu')).toHaveLength(1);
+    expect((stack.wecomSim!.users.get('wangwu') as { enable: number }).enable).toBe(1);
   }, 60_000);
 });

@@ -173,10 +173,13 @@ describe('profile sync', () => {
       }
       return realPut(r);
     };
-    await h.sync('u1', 'update_user');
+    const out = await h.sync('u1', 'update_user');
     expect(h.account('u1')[0]!.jobTitle).toBe('Lead');
     expect(h.state.records.get('user:u1')!.fields.position).toBe('Lead');
     expect(h.counts.versionConflict).toBe(1);
+    // The lost attempt's PATCH happened: the outcome says so, not just the re-run's noop.
+    expect(out.actions).toContain('update');
+    expect(out.changed).toBe(true);
   });
 });
 
