@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableDefinitions } from '../../functions/store/tables';
 import { PROJECT_ROOT } from '../../lib/app';
 import { toSyncConfig } from '../../lib/config';
-import { ESM_REQUIRE_BANNER, HANDLERS, SIZING, type HandlerName } from '../../lib/functions';
+import { ESM_REQUIRE_BANNER, HANDLERS, RUNTIME_SDK, SIZING, type HandlerName } from '../../lib/functions';
 import { ACCESS } from '../../lib/stack';
 import {
   asArray,
@@ -101,6 +101,10 @@ describe('synth and cdk-nag', () => {
       const code = readFileSync(join(s.outdir, dir, 'index.mjs'), 'utf8');
       expect(code.startsWith(ESM_REQUIRE_BANNER), n).toBe(true);
       expect(existsSync(join(s.outdir, dir, 'index.mjs.map')), n).toBe(true);
+      // Receivers take the SDK from the runtime (bundle and cold-start targets); the others pin theirs.
+      const sources = (JSON.parse(readFileSync(join(s.outdir, dir, 'index.mjs.map'), 'utf8')) as { sources: string[] }).sources;
+      expect(sources.some((src) => src.includes('@aws-sdk/client-')), n).toBe(!RUNTIME_SDK.has(n));
+      if (n === 'wecom-callback') expect(code.length, 'callback bundle < 400 KB').toBeLessThan(400 * 1024);
     }
   });
 });
