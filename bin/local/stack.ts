@@ -17,6 +17,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseEnv } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
@@ -164,14 +165,8 @@ function loadCredentials(env: NodeJS.ProcessEnv, dataDir: string): { creds: Loca
 /** Read KEY=VALUE lines of a .env file into a copy of env (existing variables win). */
 export function withDotEnv(env: NodeJS.ProcessEnv, path = '.env'): NodeJS.ProcessEnv {
   if (!existsSync(path)) return env;
-  const out = { ...env };
-  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || line.trimStart().startsWith('#')) continue;
-    const value = m[2]!.replace(/^(['"])(.*)\1$/, '$2');
-    if (out[m[1]!] === undefined) out[m[1]!] = value;
-  }
-  return out;
+  // Node's own dotenv parser (quotes, comments, multi-line values); the environment wins over the file.
+  return { ...parseEnv(readFileSync(path, 'utf8')), ...env };
 }
 
 const LAMBDA_CONTEXT = { functionName: 'local', awsRequestId: 'local', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;

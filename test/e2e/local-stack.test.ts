@@ -4,11 +4,11 @@
  * callback; disabling the mailbox in the simulated Graph reaches WeCom through a real change
  * notification. Plus the operator endpoints' input validation and the stack file.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import { startLocalStack, withDotEnv, type LocalStack } from '../../bin/local/stack';
 
 let dir: string;
 let stack: LocalStack;
@@ -115,5 +115,15 @@ describe('local stack demo', () => {
     expect(String(item.json.error)).toMatch(/item 0/);
     expect((await http('POST', '/_local/dlq/redrive', 'nope')).status).toBe(400);
     expect(stack.queue.depth).toBe(before);
+  });
+});
+
+describe('.env', () => {
+  it('fills what the environment does not set (quotes and comments handled); the environment wins', () => {
+    const file = join(dir, '.env');
+    writeFileSync(file, '# real WeCom\nWECOM_CORP_ID="ww123"\nMAIL_DOMAIN=corp.example  # inline comment\nPORT=4000\n');
+    const env = withDotEnv({ PORT: '5000' }, file);
+    expect(env).toMatchObject({ WECOM_CORP_ID: 'ww123', MAIL_DOMAIN: 'corp.example', PORT: '5000' });
+    expect(withDotEnv({ A: '1' }, join(dir, 'missing.env'))).toEqual({ A: '1' });
   });
 });
