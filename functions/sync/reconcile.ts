@@ -20,7 +20,7 @@ import { memberState } from './decide';
 import { diffContact } from './diff';
 import { syncSubject } from './engine';
 import { isSensitiveField, userSubject, type Contact } from './model';
-import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
+import { normalizeMailboxAccount, normalizeWecomUser, type Problem } from './normalize';
 import { applyProfile } from './policy';
 import type { DepartmentTree } from './departments';
 import {
@@ -128,10 +128,15 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
       if (list) list.push(userid);
       else unmappedIds.set(id, [userid]);
     }
-    const desired = desiredContact(deps, tree, w);
-    if (desired === undefined) {
+    const planned = desiredContact(deps, tree, w);
+    if (planned === undefined) {
       outOfScope.add(userid); // its account (if any) is neither ours to fix nor "extra"
       return;
+    }
+    const { desired, problems } = planned;
+    if (problems.length) {
+      // Refused by the worker too (never sent): the data must be fixed in WeCom by a person.
+      add({ class: 'invalid-field', subject: userSubject(userid), userid, fields: problems.map((p) => p.field), detail: problems.map((p) => p.reason).join('; ') });
     }
     people.set(userid, { desired, enabled: memberState(w) === 'enabled', seen: false });
     if (desired.mobile) await collect(deps, mobileHashes, masked, 'mobile', desired.mobile, userid);
@@ -245,14 +250,20 @@ function unmappedDepartment(d: WecomDepartment, why: string): Finding {
   return { class: 'department-unmapped', subject: `party:${d.id}`, departmentId: d.id, detail: why };
 }
 
-/** The contact as the worker would write it: normalize + profile. undefined = out of scope. */
-function desiredContact(deps: ReconcileDeps, tree: DepartmentTree, w: WecomUser): Contact | undefined {
+/**
+ * The contact as the worker would write it (normalize + profile), and the fields the worker
+ * refuses as invalid. undefined = out of scope. Unmapped departments are reported per
+ * department (department-unmapped), not per person.
+ */
+function desiredContact(deps: ReconcileDeps, tree: DepartmentTree, w: WecomUser): { desired: Contact; problems: Problem[] } | undefined {
   const { config } = deps;
   const normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
-  const { contact, outOfScope } = applyProfile(normalized.contact, config.profile) as ReturnType<typeof applyProfile> & { outOfScope?: boolean };
+  const { contact, outOfScope } = applyProfile(normalized.contact, config.profile);
   if (outOfScope) return undefined;
   delete contact.enabled;
-  return contact;
+  const synced = new Set<string>(config.profile.fields);
+  const problems = normalized.problems.filter((p) => p.field !== 'departments' && synced.has(p.field));
+  return { desired: contact, problems };
 }
 
 async function collect(deps: ReconcileDeps, map: Map<string, string[]>, masked: Map<string, string>, field: 'mobile' | 'email', value: string, userid: string) {

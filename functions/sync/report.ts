@@ -18,6 +18,7 @@ export const DRIFT_CLASSES = [
   'disabled-in-wecom',
   'duplicate-mobile',
   'duplicate-email',
+  'invalid-field',
   'department-unmapped',
   'department-duplicate-path',
   'mailbox-department-unknown',

@@ -240,4 +240,16 @@ describe('onboarding gate in the report', () => {
     r = await reconcileAll(g.deps);
     expect(r.findings.filter((f) => f.class !== 'unmanaged')).toEqual([]);
   }, 60_000);
+
+  it('a WeCom value the worker refuses (unparseable mobile) is listed for a person to fix, never sent', async () => {
+    g.wecomSim.users.set('badphone', { userid: 'badphone', name: 'Bad', mobile: 'call me', department: [1], main_department: 1, enable: 1, status: 1 } as never);
+    await g.sync('badphone', 'create_user');
+    const r = await reconcileAll(g.deps);
+    const f = r.findings.find((x) => x.userid === 'badphone')!;
+    expect(f).toMatchObject({ class: 'invalid-field', fields: ['mobile'], detail: expect.stringMatching(/^mobile is not a (valid )?phone number/) });
+    expect(f.detail).not.toContain('call me');
+    expect(r.drift).toBeGreaterThan(0);
+    const acc = [...g.graphSim.users.values()].find((u) => u.employeeId === 'badphone')!;
+    expect(acc.mobilePhone ?? null).toBeNull();
+  }, 60_000);
 });
