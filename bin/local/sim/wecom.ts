@@ -17,7 +17,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { encryptMessage, signature } from '../../../functions/wecom/crypto';
+import { aesKey, encryptMessage, signature } from '../../../functions/wecom/crypto';
 import type { WecomDepartment, WecomUser } from '../../../functions/wecom/contacts';
 
 export interface WecomSimOptions {
@@ -36,6 +36,8 @@ export interface WecomSimOptions {
 export interface PendingCallback {
   changeType: string;
   fields: Record<string, string>;
+  /** When the console edit happened (WeCom's CreateTime): a later retry or flush keeps it. */
+  createTime: number;
 }
 
 export interface WecomSim {
@@ -46,10 +48,16 @@ export interface WecomSim {
   tags: Map<number, Set<string>>;
   /** Calls per API name ('gettoken', 'user/get', …). */
   calls: Record<string, number>;
-  /** Callback deliveries made (status 0 = could not connect). */
+  /** Callback deliveries made, the latest 1,000 (status 0 = could not connect). */
   deliveries: Array<{ changeType: string; status: number; answer: string }>;
+  /**
+   * Deliver the pending callbacks one by one (reverse: newest first; duplicate: every one
+   * twice, as WeCom's retries do). A delivery that fails (no 200) stays pending, once.
+   */
   flushCallbacks(opts?: { reverse?: boolean; duplicate?: boolean }): Promise<void>;
   pendingCallbacks(): number;
+  /** Events dropped because no callback is configured (WeCom has nobody to tell). */
+  droppedCallbacks(): number;
   setCallbackUrl(url: string): void;
   /** Every token issued so far is now expired (42001). */
   expireTokens(): void;
@@ -106,6 +114,8 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 const cdata = (v: string) => `<![CDATA[${v.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`;
 
 export function createWecomSim(opts: WecomSimOptions): WecomSim {
+  // Fail at construction, not at the first console edit, on a malformed EncodingAESKey.
+  if (opts.callback) aesKey(opts.callback.encodingAESKey);
   const users = new Map<string, WecomUser>();
   const departments = new Map<number, WecomDepartment>([[1, { id: 1, name: 'Root', parentid: 0, order: 0 }]]);
   const tags = new Map<number, Set<string>>();
@@ -114,7 +124,12 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
   const tokens = new Map<string, { secret: Secret; expiresAt: number }>();
   const failures = new Map<string, { errcode: number; times: number }>();
   let pending: PendingCallback[] = [];
+  let dropped = 0;
   let callbackUrl = opts.callback?.url;
+  // user/list_id listings in progress: a cursor names a snapshot taken at the first page, so a
+  // full listing copies the member list once (O(n)), not once per page; only a few are kept.
+  const listings = new Map<string, WecomUser[]>();
+  const MAX_LISTINGS = 4;
   const visible = opts.sensitiveFieldsVisible ?? true;
   const ttl = opts.tokenTtlSeconds ?? 7200;
 
@@ -126,10 +141,10 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
   // ---------------------------------------------------------------- callbacks
 
   async function post(cb: PendingCallback): Promise<boolean> {
-    if (!opts.callback || !callbackUrl) return true; // nobody listening: the event is simply lost, as in WeCom
+    if (!opts.callback || !callbackUrl) return true; // emit() already dropped it; kept for safety
     const inner =
       `<xml><ToUserName>${cdata(opts.corpId)}</ToUserName><FromUserName>${cdata('sys')}</FromUserName>` +
-      `<CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType>${cdata('event')}</MsgType>` +
+      `<CreateTime>${cb.createTime}</CreateTime><MsgType>${cdata('event')}</MsgType>` +
       `<Event>${cdata('change_contact')}</Event><ChangeType>${cdata(cb.changeType)}</ChangeType>` +
       Object.entries(cb.fields)
         .map(([k, v]) => `<${k}>${cdata(v)}</${k}>`)
@@ -138,21 +153,34 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     const encrypt = encryptMessage(inner, { encodingAESKey: opts.callback.encodingAESKey, corpId: opts.corpId });
     const timestamp = String(Math.floor(Date.now() / 1000));
     const nonce = String(randomInt(1e9));
-    const query = new URLSearchParams({ msg_signature: signature(opts.callback.token, timestamp, nonce, encrypt), timestamp, nonce });
+    const target = new URL(callbackUrl);
+    target.searchParams.set('msg_signature', signature(opts.callback.token, timestamp, nonce, encrypt));
+    target.searchParams.set('timestamp', timestamp);
+    target.searchParams.set('nonce', nonce);
     const body = `<xml><ToUserName>${cdata(opts.corpId)}</ToUserName><Encrypt>${cdata(encrypt)}</Encrypt><AgentID>${cdata('')}</AgentID></xml>`;
     try {
-      const res = await fetch(`${callbackUrl}?${query}`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body, signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'text/xml' }, body, signal: AbortSignal.timeout(5_000) });
       const text = await res.text();
-      deliveries.push({ changeType: cb.changeType, status: res.status, answer: text.slice(0, 64) });
+      record({ changeType: cb.changeType, status: res.status, answer: text.slice(0, 64) });
       return res.status === 200;
     } catch {
-      deliveries.push({ changeType: cb.changeType, status: 0, answer: '' });
+      // Only the change type is recorded: the error could carry the URL, never needed here.
+      record({ changeType: cb.changeType, status: 0, answer: '' });
       return false;
     }
   }
 
+  function record(d: WecomSim['deliveries'][number]): void {
+    deliveries.push(d);
+    if (deliveries.length > 1000) deliveries.splice(0, deliveries.length - 1000);
+  }
+
   async function emit(changeType: string, fields: Record<string, string>): Promise<void> {
-    const cb = { changeType, fields };
+    if (!opts.callback) {
+      dropped++; // no callback configured: nobody to tell, as in WeCom
+      return;
+    }
+    const cb = { changeType, fields, createTime: Math.floor(Date.now() / 1000) };
     if ((opts.deliver ?? 'manual') === 'immediate') {
       // A failed delivery stays pending for a later flush (WeCom itself retries a few times).
       if (!(await post(cb))) pending.push(cb);
@@ -168,34 +196,76 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     return { secret: t.secret, errcode: 0 };
   }
 
+  /** One page of user/list_id; undefined on a malformed cursor (40058). */
   function listIds(body: Record<string, unknown>) {
-    const limit = Math.min(Math.max(Number(body.limit ?? 1000) || 1000, 1), 10_000);
-    const start = body.cursor ? Number(Buffer.from(String(body.cursor), 'base64url').toString()) : 0;
-    if (!Number.isInteger(start) || start < 0) return undefined;
-    const all = [...users.values()];
-    const page = all.slice(start, start + limit);
-    const dept_user = page.flatMap((u) => (u.department?.length ? u.department : [1]).map((department) => ({ userid: u.userid, department })));
-    const next = start + limit < all.length ? Buffer.from(String(start + limit)).toString('base64url') : '';
+    const limit = Math.min(Math.max(Math.trunc(Number(body.limit ?? 1000)) || 1000, 1), 10_000);
+    let listing: string;
+    let start: number;
+    let all: WecomUser[] | undefined;
+    if (body.cursor === undefined || body.cursor === '') {
+      listing = randomBytes(9).toString('base64url');
+      start = 0;
+    } else {
+      // cursor = base64url("<listing>:<offset>")
+      const m = /^([A-Za-z0-9_-]{12}):(\d{1,9})$/.exec(Buffer.from(String(body.cursor), 'base64url').toString('utf8'));
+      if (!m) return undefined;
+      listing = m[1]!;
+      start = Number(m[2]);
+      all = listings.get(listing);
+    }
+    // An unknown (evicted) listing restarts from a fresh snapshot at the same offset.
+    if (!all) {
+      all = [...users.values()];
+      listings.set(listing, all);
+      while (listings.size > MAX_LISTINGS) listings.delete(listings.keys().next().value!);
+    }
+    const end = Math.min(start + limit, all.length);
+    const dept_user: Array<{ userid: string; department: number }> = [];
+    for (let i = start; i < end; i++) {
+      const u = all[i]!;
+      // A member of several departments is listed once per department, as WeCom does.
+      for (const department of u.department?.length ? u.department : [1]) dept_user.push({ userid: u.userid, department });
+    }
+    if (end >= all.length) listings.delete(listing);
+    const next = end < all.length ? Buffer.from(`${listing}:${end}`).toString('base64url') : '';
     return { next_cursor: next, dept_user };
   }
 
+  /** The department and everything under it (children indexed once: O(n)). */
   function subtree(rootId: number): WecomDepartment[] {
+    const children = new Map<number, number[]>();
+    for (const d of departments.values()) {
+      if (d.id === d.parentid) continue;
+      const list = children.get(d.parentid);
+      if (list) list.push(d.id);
+      else children.set(d.parentid, [d.id]);
+    }
     const out: WecomDepartment[] = [];
     const seen = new Set<number>();
-    const walk = (id: number) => {
-      const d = departments.get(id);
-      if (!d || seen.has(id)) return;
+    const stack = departments.has(rootId) ? [rootId] : [];
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (seen.has(id)) continue;
       seen.add(id);
-      out.push({ ...d });
-      for (const c of departments.values()) if (c.parentid === id && c.id !== id) walk(c.id);
-    };
-    walk(rootId);
+      out.push({ ...departments.get(id)! });
+      stack.push(...(children.get(id) ?? []).reverse());
+    }
     return out;
   }
 
   async function api(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
     calls[name] = (calls[name] ?? 0) + 1;
+    // Injected errcodes (failNext): gettoken fails before issuing, other APIs after the token
+    // check (a dead token is still reported as such, as WeCom does).
+    const injected = (): number | undefined => {
+      const f = failures.get(name);
+      if (!f || f.times <= 0) return undefined;
+      f.times--;
+      return f.errcode;
+    };
     if (name === 'gettoken') {
+      const failed = injected();
+      if (failed !== undefined) return answer(res, failed);
       if (query.get('corpid') !== opts.corpId) return answer(res, 40013);
       const secret = query.get('corpsecret') === opts.appSecret ? 'app' : query.get('corpsecret') === opts.contactsSecret ? 'contacts' : undefined;
       if (!secret) return answer(res, 40001);
@@ -205,11 +275,8 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     }
     const auth = tokenOf(query);
     if (auth.errcode) return answer(res, auth.errcode);
-    const injected = failures.get(name);
-    if (injected && injected.times > 0) {
-      injected.times--;
-      return answer(res, injected.errcode);
-    }
+    const failed = injected();
+    if (failed !== undefined) return answer(res, failed);
     if (READ_APIS.has(name) && auth.secret !== 'app') return answer(res, 48009);
     if (WRITE_APIS.has(name) && auth.secret !== 'contacts') return answer(res, 60011);
     if (!READ_APIS.has(name) && !WRITE_APIS.has(name) && !BOTH_APIS.has(name)) return answer(res, 40058);
@@ -245,14 +312,20 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         const userid = String(body.userid ?? '');
         if (!userid || typeof body.name !== 'string') return answer(res, 40058);
         if (users.has(userid)) return answer(res, 60102);
-        users.set(userid, { enable: 1, status: 4, department: [1], main_department: 1, ...(body as Partial<WecomUser>), userid });
+        const dept = validDepartments(body.department) ?? [1];
+        if (!dept.length) return answer(res, 60003);
+        // status 4: invited, not yet active (a member created through the API has not joined).
+        users.set(userid, { enable: 1, status: 4, ...(body as Partial<WecomUser>), userid, department: dept, main_department: dept[0]! });
         return answer(res, 0);
       }
       case 'user/update': {
         const u = users.get(String(body.userid ?? ''));
         if (!u) return answer(res, 60111);
+        const dept = validDepartments(body.department);
+        if (dept && !dept.length) return answer(res, 60003);
         const { userid: _id, ...patch } = body as Partial<WecomUser>;
         Object.assign(u, patch);
+        if (dept && !dept.includes(u.main_department ?? -1)) u.main_department = dept[0]!;
         return answer(res, 0);
       }
       case 'user/delete': {
@@ -324,7 +397,9 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         Object.assign(u, patch);
         if (dept) u.main_department = dept.includes(u.main_department ?? -1) ? u.main_department! : dept[0]!;
         const after = (u.department ?? []).join(',');
-        // Post-2022: only UserID, and Department when it changed.
+        // Post-2022 callback content (DESIGN.md): UserID, plus Department when it changed. Other
+        // changed fields (name, position, mobile…) are deliberately NOT sent: the receiver must
+        // fetch them with user/get, which is what the product relies on.
         await emit('update_user', { UserID: u.userid, ...(after !== before ? { Department: after } : {}) });
         return send(res, 200, { ok: true });
       }
@@ -356,6 +431,9 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       const d = departments.get(depId!);
       if (!d) return send(res, 404, { error: 'no such department' });
       if (body.parentid !== undefined && !departments.has(Number(body.parentid))) return send(res, 400, { error: 'parentid: no such department' });
+      if (body.parentid !== undefined && subtree(d.id).some((x) => x.id === Number(body.parentid))) {
+        return send(res, 400, { error: 'parentid: a department cannot move under itself' });
+      }
       if (typeof body.name === 'string' && body.name.trim()) d.name = body.name.trim(); // a rename: WeCom sends no event
       if (body.parentid !== undefined && Number(body.parentid) !== d.parentid) {
         d.parentid = Number(body.parentid);
@@ -381,6 +459,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       if (url.pathname.startsWith('/cgi-bin/')) return await api(req, res, url.pathname.slice('/cgi-bin/'.length), url.searchParams);
       return await manage(req, res, url.pathname);
     } catch (err) {
+      if (res.headersSent) return void res.destroy();
       if (err instanceof BodyError) return send(res, 413, { error: err.message });
       return send(res, 500, { error: 'simulator error' });
     }
@@ -415,6 +494,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       pending.push(...failed.filter((cb, i) => failed.indexOf(cb) === i));
     },
     pendingCallbacks: () => pending.length,
+    droppedCallbacks: () => dropped,
     setCallbackUrl(url: string) {
       callbackUrl = url;
     },
