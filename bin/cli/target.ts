@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import type { GraphDirectory } from '../../functions/mailbox/graph';
+import { graphDirectoryFromConfig } from '../../functions/mailbox/graph-from-config';
 import { messageGroupId } from '../../functions/queue/dedupe';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { EnvelopeCipher } from '../../functions/security/envelope';
@@ -107,14 +108,7 @@ function engineFrom(o: {
 }
 
 function graphFrom(config: RuntimeConfig, s: Secrets): GraphDirectory {
-  return new GraphDirectory({
-    tenantId: s.tenantId,
-    clientId: s.clientId,
-    clientSecret: s.clientSecret,
-    domain: config.mailDomain,
-    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
-    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
-  });
+  return graphDirectoryFromConfig(config, s);
 }
 
 function tokenUrlOf(config: RuntimeConfig, s: Secrets): string {

@@ -25,7 +25,7 @@ import type { Context } from 'aws-lambda';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
 import { createMailboxEventsHandler } from '../../functions/handlers/mailbox-events';
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import { graphDirectoryFromConfig } from '../../functions/mailbox/graph-from-config';
 import { addressKey } from '../../functions/mailbox/receive';
 import { ensureGraphSubscriptions, type EnsureSubscriptionResult } from '../../functions/mailbox/subscriptions';
 import type { SyncMessage } from '../../functions/queue/messages';
@@ -240,14 +240,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     contactsSecret: creds.contactsSecret,
     appSecret: creds.appSecret,
   });
-  const graph = new GraphDirectory({
-    tenantId: creds.tenantId,
-    clientId: creds.clientId,
-    clientSecret: creds.clientSecret,
-    domain: config.mailDomain,
-    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
-    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
-  });
+  const graph = graphDirectoryFromConfig(config, creds);
 
   const queue = new LocalFifoQueue({ maxReceiveCount: 5, retryDelayMs: 500 });
   const inbox = new DynamoInbox(client, tables.inbox);

@@ -9,7 +9,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { parseRuntimeConfig } from '../config/runtime';
 import { loadSecretJson } from '../config/secrets';
 import { log } from '../log';
-import { GraphDirectory } from '../mailbox/graph';
+import { graphDirectoryFromConfig } from '../mailbox/graph-from-config';
 import { addressKey } from '../mailbox/receive';
 import { ensureGraphSubscriptions } from '../mailbox/subscriptions';
 import { SqsDeadLetters } from '../queue/dlq';
@@ -64,14 +64,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     fieldCipherFromEnv(dynamo),
   ]);
   const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase });
-  const mailbox = new GraphDirectory({
-    tenantId: mailboxSecret.tenantId,
-    clientId: mailboxSecret.clientId,
-    clientSecret: mailboxSecret.clientSecret,
-    domain: config.mailDomain,
-    ...(config.graph.apiBase ? { apiBase: config.graph.apiBase } : {}),
-    ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
-  });
+  const mailbox = graphDirectoryFromConfig(config, mailboxSecret);
   const queue = process.env.QUEUE_URL ? new SqsWorkQueue(sqsClient(), process.env.QUEUE_URL) : undefined;
   const notificationUrl = config.graph.notificationUrl;
   return {
