@@ -60,6 +60,15 @@ export interface MailboxDirectory {
   ensureGroup(path: string): Promise<string>;
   /** Move the account between department groups (remove from `from`, add to `to`). */
   setGroupMembership(accountId: string, from: string[], to: string[]): Promise<void>;
+  /**
+   * The soft-deleted account linked to `userid` (employeeId) that the provider can still
+   * restore (Graph: directory/deletedItems, kept 30 days), with `deleted: true`; the most
+   * recently deleted one when there are several; undefined when none. Providers without a
+   * recycle bin leave it out.
+   */
+  findDeleted?(userid: string): Promise<MailboxAccount | undefined>;
+  /** Restore a soft-deleted account: same id, same mailbox content. Returns it as it now is. */
+  restore?(id: string): Promise<MailboxAccount>;
 }
 
 /** Errors adapters throw, so the engine can decide retry vs park without knowing the provider. */

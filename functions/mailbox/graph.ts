@@ -13,6 +13,15 @@
  *   values we sent (addresses, phone numbers), so only the CODE goes into our errors.
  * - Graph cannot create mail-enabled security groups or distribution lists: a department
  *   becomes a security group (mailEnabled false) plus the user's `department` attribute.
+ * - DELETE /users/{id} is a soft delete: the user waits 30 days in `directory/deletedItems`,
+ *   then is gone for good. Meanwhile its UPN is still taken: creating a user with it fails
+ *   (400 ObjectConflict), so a returning person is restored, not created again.
+ * - Listing deleted users needs the type cast (`/directory/deletedItems/microsoft.graph.user`;
+ *   without it: 400), and its `$filter` is an advanced query like the one on /users
+ *   (`ConsistencyLevel: eventual` + `$count=true`).
+ * - `POST /directory/deletedItems/{id}/restore` (no body) → 200 with the user: the same id,
+ *   mailbox and properties. Refused (400 ObjectConflict) while a live object holds its UPN.
+ *   The sync sets group memberships again afterwards, whatever Graph kept of them.
  */
 import { createHash, randomInt } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
@@ -73,6 +82,8 @@ export interface GraphUserWire {
   businessPhones?: string[] | null;
   jobTitle?: string | null;
   department?: string | null;
+  /** Only on deleted items. */
+  deletedDateTime?: string | null;
   '@removed'?: { reason: string };
 }
 
@@ -174,6 +185,44 @@ export class GraphDirectory implements MailboxDirectory {
     });
     if (del.status !== 200) return undefined;
     return { ...toAccount(del.json as GraphUserWire), enabled: false, deleted: true };
+  }
+
+  /**
+   * The most recently deleted account linked to `userid` that Graph can still restore (30 days
+   * in deletedItems), or undefined. Every page is read: the newest may be on any.
+   */
+  async findDeleted(userid: string): Promise<MailboxAccount | undefined> {
+    const filter = `employeeId eq '${escapeODataString(userid)}'`;
+    let url: string | undefined =
+      `/v1.0/directory/deletedItems/microsoft.graph.user?$filter=${encodeURIComponent(filter)}&$count=true&$select=${USER_SELECT},deletedDateTime`;
+    let newest: GraphUserWire | undefined;
+    const at = (u: GraphUserWire) => Date.parse(u.deletedDateTime ?? '') || 0;
+    while (url) {
+      const res: CallResult = await this.call('GET', url, {
+        route: 'GET /directory/deletedItems/microsoft.graph.user?$filter=employeeId',
+        headers: { ConsistencyLevel: 'eventual' },
+      });
+      // The filter is case-insensitive; the link is exact (as in findByEmployeeId).
+      for (const u of (res.json?.value ?? []) as GraphUserWire[]) {
+        if (u.employeeId === userid && (!newest || at(u) > at(newest))) newest = u;
+      }
+      url = res.json?.['@odata.nextLink'];
+    }
+    return newest ? { ...toAccount(newest), deleted: true } : undefined;
+  }
+
+  /**
+   * Bring a soft-deleted account back: same id, same mailbox. Not idempotent on the wire (a
+   * second restore finds nothing: 404), so a 404 after a retried POST whose answer was lost is
+   * checked against the live users: already restored counts as done.
+   */
+  async restore(id: string): Promise<MailboxAccount> {
+    const route = 'POST /directory/deletedItems/{id}/restore';
+    const res = await this.call('POST', `/v1.0/directory/deletedItems/${encodeURIComponent(id)}/restore`, { route, accept: [404] });
+    if (res.status !== 404) return toAccount(res.json as GraphUserWire);
+    const live = await this.call('GET', `/v1.0/users/${encodeURIComponent(id)}?$select=${USER_SELECT}`, { route: 'GET /users/{id}', accept: [404] });
+    if (live.status === 200) return toAccount(live.json as GraphUserWire);
+    throw graphError(404, res.json, route);
   }
 
   /** Batched `get` (JSON batching, ≤ 20 per request). Ids that do not exist are absent from the map. */

@@ -138,6 +138,17 @@ describe('Graph subscriptions and notifications over loopback', () => {
     expect(sent.slice(1).map((m) => m.hint)).toEqual(['graph.updated', 'graph.deleted']);
   });
 
+  it('a restore from deletedItems (a rehire) reaches the queue as an update of the same account', async () => {
+    const acc = await graph.create({ employeeId: 'zhaoliu', email: 'zhaoliu@example.com', displayName: 'Zhao Liu' });
+    await graph.delete(acc.id);
+    await sim.flushNotifications();
+    sent.length = 0;
+    expect(await graph.findDeleted('zhaoliu')).toMatchObject({ id: acc.id, deleted: true });
+    expect(await graph.restore(acc.id)).toMatchObject({ id: acc.id, employeeId: 'zhaoliu', enabled: true });
+    await sim.flushNotifications();
+    expect(sent.map((m) => [m.subject, m.hint])).toEqual([[`mailbox:graph:${acc.id}`, 'graph.updated']]);
+  });
+
   it('lifecycle notifications reach the receiver and are queued on the subscription subject', async () => {
     sent.length = 0;
     const r = await sim.emitLifecycle(subscriptionId, 'reauthorizationRequired');

@@ -170,6 +170,119 @@ describe('GraphDirectory users', () => {
   });
 });
 
+describe('GraphDirectory deleted items (restore before create)', () => {
+  /** A soft-deleted account of `employeeId`, deleted at `at` (the sim's clock is real time). */
+  function deleted(employeeId: string, upn: string, at: string) {
+    const u = sim.seedUser({ userPrincipalName: upn, displayName: employeeId, employeeId });
+    sim.users.delete(u.id);
+    sim.deletedItems.set(u.id, { ...u, deletedDateTime: at });
+    return u.id;
+  }
+
+  it('findDeleted: the most recently deleted of several (any page), exact employeeId only, undefined when none', async () => {
+    // Five of alice's (pages of 3: the newest is on page 2, neither first nor last), a
+    // same-letters-other-case id deleted later still, and bob's.
+    deleted('alice', 'a1@example.com', '2026-01-01T00:00:00Z');
+    deleted('alice', 'a2@example.com', '2026-01-02T00:00:00Z');
+    deleted('alice', 'a3@example.com', '2026-01-03T00:00:00Z');
+    const newest = deleted('alice', 'a4@example.com', '2026-03-01T00:00:00Z');
+    deleted('alice', 'a5@example.com', '2026-01-04T00:00:00Z');
+    deleted('Alice', 'a6@example.com', '2026-04-01T00:00:00Z');
+    deleted('bob', 'b1@example.com', '2026-05-01T00:00:00Z');
+    const g = directory();
+    const found = await g.findDeleted('alice');
+    expect(found).toMatchObject({ id: newest, employeeId: 'alice', email: 'a4@example.com', deleted: true });
+    const reqs = sim.requests.filter((r) => r.route === 'GET /v1.0/directory/deletedItems/microsoft.graph.user');
+    expect(reqs).toHaveLength(2); // followed the nextLink
+    expect(reqs[0]!.query.$filter).toBe("employeeId eq 'alice'");
+    expect(reqs[0]!.query.$count).toBe('true');
+    expect(reqs[0]!.query.$select!.split(',')).toEqual(expect.arrayContaining(['employeeId', 'accountEnabled', 'deletedDateTime']));
+    expect(reqs.every((r) => r.headers.consistencylevel === 'eventual')).toBe(true);
+    expect(await g.findDeleted('nobody')).toBeUndefined();
+    expect(await g.findDeleted("o'brien")).toBeUndefined(); // a quote is escaped, not a 400
+  });
+
+  it('restore: same id and properties, live again; create with that UPN had failed before it; delta and one notification', async () => {
+    const g = directory();
+    const acc = await g.create(alice);
+    const dev = await g.ensureGroup('技术部/研发组');
+    await g.setGroupMembership(acc.id, [], [dev]);
+    await g.delete(acc.id);
+    const { deltaLink } = await g.delta(); // taken after the delete: only the restore can bring the account back
+    // The soft-deleted account still holds the UPN: this is why the sync restores.
+    await expect(g.create(alice)).rejects.toMatchObject({ code: 'Request_BadRequest', message: expect.stringContaining('ObjectConflict') });
+    const found = await g.findDeleted('alice');
+    expect(found).toMatchObject({ id: acc.id, deleted: true });
+
+    sim.subscriptions.set('sub-r', {
+      id: 'sub-r',
+      resource: 'users',
+      changeType: 'updated,deleted',
+      notificationUrl: 'https://hooks.example.com/graph',
+      lifecycleNotificationUrl: null,
+      clientState: 'cs',
+      expirationDateTime: new Date(Date.now() + 3_600_000).toISOString(),
+      applicationId: 'app-1',
+    });
+    const notified: Array<{ changeType: string; resource: string }> = [];
+    sim.setNotify(async (_url, body) => {
+      notified.push(...(JSON.parse(body) as { value: Array<{ changeType: string; resource: string }> }).value);
+      return { status: 202, body: '' };
+    });
+    try {
+      const restored = await g.restore(acc.id);
+      await sim.flushNotifications();
+      expect(restored).toMatchObject({ id: acc.id, employeeId: 'alice', enabled: true, email: 'alice@example.com', mobile: '+8613800138000', department: '技术部/研发组' });
+      expect(restored.deleted).toBeUndefined();
+      expect(notified).toEqual([expect.objectContaining({ changeType: 'updated', resource: `Users/${acc.id}` })]);
+    } finally {
+      sim.setNotify(undefined);
+      sim.subscriptions.clear();
+    }
+    const live = await g.get(acc.id);
+    expect(live).toMatchObject({ id: acc.id, employeeId: 'alice', enabled: true, jobTitle: 'Engineer' });
+    expect(live!.deleted).toBeUndefined();
+    expect(sim.deletedItems.has(acc.id)).toBe(false);
+    expect(await g.findDeleted('alice')).toBeUndefined();
+    // Memberships are not part of the restore: the sync sets them again.
+    expect(sim.groups.get(dev)!.members.has(acc.id)).toBe(false);
+    const changes = await g.delta(deltaLink);
+    expect(changes.accounts.map((a) => [a.id, a.employeeId])).toEqual([[acc.id, 'alice']]);
+    expect(sim.calls['POST /v1.0/directory/deletedItems/{id}/restore']).toBe(1);
+    const post = sim.requests.find((r) => r.route === 'POST /v1.0/directory/deletedItems/{id}/restore')!;
+    expect(post.body).toBe(''); // no body
+  });
+
+  it('restore again (a retry whose first answer was lost) returns the live account', async () => {
+    const g = directory();
+    const acc = await g.create(alice);
+    await g.delete(acc.id);
+    await g.restore(acc.id);
+    expect(await g.restore(acc.id)).toMatchObject({ id: acc.id, employeeId: 'alice', enabled: true });
+  });
+
+  it('restore of an unknown id: non-retryable Request_ResourceNotFound naming only the route', async () => {
+    const err = await directory().restore('00000000-dead').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MailboxError);
+    expect(err).toMatchObject({ retryable: false, code: 'Request_ResourceNotFound' });
+    expect((err as Error).message).toBe('Graph POST /directory/deletedItems/{id}/restore failed: 404 Request_ResourceNotFound');
+  });
+
+  it('restore while a live user holds the UPN: Request_BadRequest/ObjectConflict without personal data; nothing moves', async () => {
+    const g = directory();
+    const acc = await g.create(alice);
+    await g.delete(acc.id);
+    sim.seedUser({ userPrincipalName: 'alice@example.com', displayName: 'Another Alice', mobilePhone: '+8613900139000' });
+    const err = await g.restore(acc.id).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MailboxError);
+    expect(err).toMatchObject({ retryable: false, code: 'Request_BadRequest' });
+    expect((err as Error).message).toContain('ObjectConflict');
+    expect((err as Error).message).not.toMatch(/alice|example\.com|1390013|13800138000|s3cret|Bearer/i);
+    expect(sim.deletedItems.has(acc.id)).toBe(true);
+    expect(sim.users.has(acc.id)).toBe(false);
+  });
+});
+
 describe('GraphDirectory tokens', () => {
   it('fetches one token for many requests', async () => {
     const g = directory();
@@ -362,6 +475,44 @@ describe('Graph simulator wire details', () => {
     } finally {
       await srv.close();
     }
+  });
+
+  it('deletedItems: the type cast is mandatory; $filter, $count (with ConsistencyLevel), $select, $top paging; items typed and dated', async () => {
+    const token = ((await (await fetch(`${server.baseUrl}/${TENANT}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'app-1', client_secret: 's3cret-value', scope: 'https://graph.microsoft.com/.default' }),
+    })).json()) as { access_token: string }).access_token;
+    const get = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(path.startsWith('http') ? path : `${server.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+      return { status: res.status, json: (await res.json()) as { value?: Array<Record<string, unknown>>; error?: { code: string }; '@odata.nextLink'?: string; '@odata.count'?: number } };
+    };
+    for (let i = 0; i < 4; i++) {
+      const u = sim.seedUser({ userPrincipalName: `g${i}@example.com`, displayName: `G${i}`, employeeId: i === 3 ? 'other' : 'gone' });
+      sim.users.delete(u.id);
+      sim.deletedItems.set(u.id, { ...u, deletedDateTime: `2026-01-0${i + 1}T00:00:00Z` });
+    }
+    expect(await get('/v1.0/directory/deletedItems')).toMatchObject({ status: 400, json: { error: { code: 'Request_BadRequest' } } });
+    const q = `$filter=${encodeURIComponent("employeeId eq 'gone'")}&$count=true&$select=id,employeeId`;
+    expect(await get(`/v1.0/directory/deletedItems/microsoft.graph.user?${q}`)).toMatchObject({ status: 400, json: { error: { code: 'Request_UnsupportedQuery' } } });
+    const page = await get(`/v1.0/directory/deletedItems/microsoft.graph.user?${q}&$top=2`, { ConsistencyLevel: 'eventual' });
+    expect(page.status).toBe(200);
+    expect(page.json['@odata.count']).toBe(3);
+    expect(page.json.value).toEqual([
+      { '@odata.type': '#microsoft.graph.user', id: expect.any(String), employeeId: 'gone', deletedDateTime: '2026-01-01T00:00:00Z' },
+      { '@odata.type': '#microsoft.graph.user', id: expect.any(String), employeeId: 'gone', deletedDateTime: '2026-01-02T00:00:00Z' },
+    ]);
+    const next = await get(page.json['@odata.nextLink']!, { ConsistencyLevel: 'eventual' });
+    expect(next.json.value!.map((u) => u.deletedDateTime)).toEqual(['2026-01-03T00:00:00Z']);
+    expect(next.json['@odata.nextLink']).toBeUndefined();
+    const byUpn = await get(`/v1.0/directory/deletedItems/microsoft.graph.user?$filter=${encodeURIComponent("userPrincipalName eq 'G3@example.com'")}`);
+    expect(byUpn.json.value).toEqual([expect.objectContaining({ '@odata.type': '#microsoft.graph.user', userPrincipalName: 'g3@example.com' })]);
+    expect((await get(`/v1.0/directory/deletedItems/microsoft.graph.user?$filter=${encodeURIComponent("jobTitle eq 'x'")}`)).status).toBe(400);
+    // Counters stay templated.
+    expect(Object.keys(sim.calls).filter((k) => k.includes('deletedItems')).sort()).toEqual([
+      'GET /v1.0/directory/deletedItems',
+      'GET /v1.0/directory/deletedItems/microsoft.graph.user',
+    ]);
   });
 
   it('mounted under a prefix, links carry the prefix and Bearer is required', async () => {

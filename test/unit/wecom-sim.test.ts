@@ -46,6 +46,9 @@ const real = createCallbackReceiver({
     async markEnqueued(id) {
       inbox.get(id)!.enqueued = true;
     },
+    async listPending() {
+      return [...inbox.values()].filter((e) => !e.enqueued);
+    },
   },
   queue: { enqueue: async (m) => void enqueued.push(...m) },
 });
@@ -467,6 +470,13 @@ describe('WeCom simulator: console routes and callbacks', () => {
     expect(received[3]!.body).not.toBe(received[0]!.body);
     expect(received.every((r) => r.status === 200)).toBe(true);
     expect(enqueued).toHaveLength(3);
+    expect(sim.pendingCallbacks()).toBe(0);
+  });
+
+  it('two flushes at once (e.g. the local stack settling while a test flushes) deliver each callback once', async () => {
+    for (const userid of ['a', 'b', 'c']) await manage('POST', '/users', { userid, name: userid });
+    await Promise.all([sim.flushCallbacks(), sim.flushCallbacks()]);
+    expect(received.map((r) => open(r).UserID)).toEqual(['a', 'b', 'c']);
     expect(sim.pendingCallbacks()).toBe(0);
   });
 

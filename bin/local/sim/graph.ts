@@ -2,13 +2,19 @@
  * Loopback Microsoft Graph: the part of the wire contract the adapter uses, for tests and the
  * local dev server (mounted under /_sim/graph). Implements the token endpoint (client
  * credentials), users (list/filter/paging, create with validation, PATCH, soft delete into
- * deletedItems), delta query, security groups and membership refs, JSON batching,
- * subscriptions with the validation handshake, change + lifecycle notifications, Bearer
- * checks, throttling (429 + Retry-After) and Graph's error body shape.
+ * deletedItems), deleted items (list with the mandatory type cast, restore, hard delete),
+ * delta query, security groups and membership refs, JSON batching, subscriptions with the
+ * validation handshake, change + lifecycle notifications, Bearer checks, throttling
+ * (429 + Retry-After) and Graph's error body shape.
+ *
+ * With `persistDir`, users, deleted items, groups, subscriptions and the delta state survive
+ * a restart (journal.ts), so a delta link issued before it still works after it. Access
+ * tokens do not: the adapter refetches one on 401.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { SimJournal } from './journal';
 
 export interface GraphUser {
   id: string;
@@ -71,6 +77,8 @@ export interface GraphSimOptions {
   /** How long the validation handshake may take (Graph: 10 s). */
   validationTimeoutMs?: number;
   organizationId?: string;
+  /** Keep the directory in `<persistDir>/graph.jsonl` (journal.ts): it survives a restart, even a kill -9. */
+  persistDir?: string;
 }
 
 export interface RecordedRequest {
@@ -127,6 +135,8 @@ const USER_PROPS = new Set([
   'usageLocation',
   'passwordProfile',
 ]);
+/** Every user property the sim returns (a create's or restore's answer). */
+const ALL_USER_PROPS = [...USER_PROPS].filter((p) => p !== 'passwordProfile').join(',');
 const MAX_SUB_MINUTES = 41_760;
 
 function gErr(status: number, code: string, message: string, extra: Record<string, unknown> = {}): Res {
@@ -146,21 +156,25 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
   const pageSize = opts.pageSize ?? 100;
   let failRate = opts.failRate ?? 0;
 
-  const users = new Map<string, GraphUser>();
-  const deletedItems = new Map<string, GraphUser>();
-  const groups = new Map<string, GraphGroup>();
-  const subscriptions = new Map<string, SimSubscription>();
+  const journal = new SimJournal(opts.persistDir, 'graph');
+  const users = journal.map<string, GraphUser>('users');
+  const deletedItems = journal.map<string, GraphUser>('deletedItems');
+  const groups = journal.map<string, GraphGroup>('groups', { setField: 'members' });
+  const subscriptions = journal.map<string, SimSubscription>('subscriptions');
+  // Delta state: seq → the user changed at that step (seq increases on every user mutation),
+  // the permanently deleted ids, and the token epoch (bumped by expireDeltaTokens).
+  const changeLog = journal.map<number, string>('changeLog');
+  const hardDeleted = journal.set<string>('hardDeleted');
+  const meta = journal.map<string, number>('meta');
+  journal.load();
+  let seq = changeLog.size; // seq runs 1, 2, 3… and the log is never trimmed
+  let deltaEpoch = meta.get('deltaEpoch') ?? 1;
   const calls: Record<string, number> = {};
   const requests: RecordedRequest[] = [];
   const deliveries: GraphSim['deliveries'] = [];
   const tokens = new Map<string, number>(); // token → expiry ms
   const pending = new Set<Promise<unknown>>();
   let notify: NotifyFn | undefined;
-  // Change log for delta: seq increases on every user mutation.
-  let seq = 0;
-  let deltaEpoch = 1;
-  const changeLog: Array<{ seq: number; id: string }> = [];
-  const hardDeleted = new Set<string>();
   // Rate limiter: fixed one-second window.
   let windowStart = 0;
   let windowCount = 0;
@@ -226,7 +240,7 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
 
   function logChange(id: string) {
     seq += 1;
-    changeLog.push({ seq, id });
+    changeLog.set(seq, id);
   }
 
   async function validateEndpoint(url: string): Promise<boolean> {
@@ -400,31 +414,11 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
     // ---- users
     if (s[0] === 'users' && s.length === 1) {
       if (method === 'GET') {
-        const select = query.get('$select') ?? undefined;
-        let list = [...users.values()];
-        const filter = query.get('$filter');
-        const wantCount = query.get('$count') === 'true';
-        if (wantCount && (headers['consistencylevel'] ?? '').toLowerCase() !== 'eventual') {
-          return gErr(400, 'Request_UnsupportedQuery', "$count requires the 'ConsistencyLevel: eventual' header.");
-        }
-        if (filter) {
-          const f = parseFilter(filter);
-          if (f === 'unsupported' || !['employeeId', 'mail', 'userPrincipalName', 'mailNickname', 'displayName'].includes(f.prop)) {
-            return gErr(400, 'Request_UnsupportedQuery', 'Unsupported or invalid query filter clause specified.');
-          }
-          list = list.filter((u) => String((u as unknown as Record<string, unknown>)[f.prop] ?? '').toLowerCase() === f.value.toLowerCase());
-        }
-        const top = Math.min(opts.maxTop ?? 999, Number(query.get('$top') ?? pageSize) || pageSize);
-        const skip = Number(query.get('$skiptoken') ? unb64<{ o: number }>(query.get('$skiptoken')!)?.o ?? 0 : 0);
-        const page = list.slice(skip, skip + top).map((u) => selectUser(u, select));
-        const out: Record<string, unknown> = { '@odata.context': `${base}/v1.0/$metadata#users`, value: page };
-        if (wantCount) out['@odata.count'] = list.length;
-        if (skip + top < list.length) {
-          const q = new URLSearchParams(query);
-          q.set('$skiptoken', b64({ o: skip + top }));
-          out['@odata.nextLink'] = `${base}/v1.0/users?${q.toString()}`;
-        }
-        return { status: 200, body: out };
+        return listUsers(users, ['employeeId', 'mail', 'userPrincipalName', 'mailNickname', 'displayName'], query, headers, {
+          link: `${base}/v1.0/users`,
+          context: `${base}/v1.0/$metadata#users`,
+          project: selectUser,
+        });
       }
       if (method === 'POST') {
         const bad = validateUserPatch(b, true);
@@ -449,7 +443,7 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
         users.set(u.id, u);
         logChange(u.id);
         fireChange(u.id, 'updated');
-        return { status: 201, body: selectUser(u, [...USER_PROPS].filter((p) => p !== 'passwordProfile').join(',')) };
+        return { status: 201, body: selectUser(u, ALL_USER_PROPS) };
       }
     }
     if (s[0] === 'users' && s[1] === 'delta' && s.length === 2 && method === 'GET') return delta(query, base);
@@ -463,6 +457,7 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
         if (bad) return bad;
         if ('userPrincipalName' in b && upnTaken(String(b.userPrincipalName), id)) return conflict('userPrincipalName');
         applyPatch(u, b);
+        users.set(id, u); // stored again: journals the in-place change
         logChange(id);
         fireChange(id, 'updated');
         return { status: 204 };
@@ -477,11 +472,22 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
         return { status: 204 };
       }
     }
-    // ---- deleted items
+    // ---- deleted items (Graph keeps a deleted user 30 days; listing them needs the type cast)
+    if (s[0] === 'directory' && s[1] === 'deletedItems' && s.length === 2 && method === 'GET') {
+      return gErr(400, 'Request_BadRequest', 'The type of deleted items must be given as a cast segment, e.g. /directory/deletedItems/microsoft.graph.user.');
+    }
+    if (s[0] === 'directory' && s[1] === 'deletedItems' && s[2] === 'microsoft.graph.user' && s.length === 3 && method === 'GET') {
+      return listUsers(deletedItems, ['employeeId', 'userPrincipalName', 'mail'], query, headers, {
+        link: `${base}/v1.0/directory/deletedItems/microsoft.graph.user`,
+        context: `${base}/v1.0/$metadata#directoryObjects/microsoft.graph.user`,
+        project: deletedView,
+      });
+    }
+    if (s[0] === 'directory' && s[1] === 'deletedItems' && s[3] === 'restore' && s.length === 4 && method === 'POST') return restoreUser(s[2]!);
     if (s[0] === 'directory' && s[1] === 'deletedItems' && s.length === 3) {
       const u = deletedItems.get(s[2]!);
       if (!u) return gErr(404, 'Request_ResourceNotFound', `Resource '${s[2]}' does not exist.`);
-      if (method === 'GET') return { status: 200, body: { '@odata.type': '#microsoft.graph.user', ...selectUser(u, query.get('$select') ?? undefined), deletedDateTime: u.deletedDateTime } };
+      if (method === 'GET') return { status: 200, body: deletedView(u, query.get('$select') ?? undefined) };
       if (method === 'DELETE') {
         hardDeleteUser(u.id);
         return { status: 204 };
@@ -573,6 +579,7 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
         const exp = checkExpiration(b.expirationDateTime);
         if (typeof exp !== 'string') return exp;
         sub.expirationDateTime = exp;
+        subscriptions.set(sub.id, sub); // stored again: journals the in-place change
         return { status: 200, body: { ...sub, clientState: null } };
       }
     }
@@ -646,7 +653,13 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
     if (from === 0 && !deltatoken) {
       items = [...users.values()].map((u) => selectUser(u, select));
     } else {
-      const ids = [...new Set(changeLog.filter((c) => c.seq > from && c.seq <= to).map((c) => c.id))];
+      // Keys run 1…seq without gaps: look the range up instead of scanning the whole log.
+      const changed = new Set<string>();
+      for (let n = Math.max(from, 0) + 1; n <= Math.min(to, seq); n++) {
+        const id = changeLog.get(n);
+        if (id !== undefined) changed.add(id);
+      }
+      const ids = [...changed];
       items = ids.map((id) => {
         const u = users.get(id);
         if (u) return selectUser(u, select);
@@ -661,6 +674,68 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
       out['@odata.deltaLink'] = `${base}/v1.0/users/delta?$deltatoken=${b64({ seq: to, sel: select, e: deltaEpoch })}`;
     }
     return { status: 200, body: out };
+  }
+
+  /**
+   * A listing of `source` as Graph pages one: `$filter` (eq on one of `filterable`), `$count`
+   * (only with ConsistencyLevel: eventual), `$top` + nextLink, `$select` through `project`.
+   */
+  function listUsers(
+    source: Map<string, GraphUser>,
+    filterable: string[],
+    query: URLSearchParams,
+    headers: Record<string, string>,
+    o: { link: string; context: string; project: (u: GraphUser, select?: string) => Record<string, unknown> },
+  ): Res {
+    const select = query.get('$select') ?? undefined;
+    let list = [...source.values()];
+    const filter = query.get('$filter');
+    const wantCount = query.get('$count') === 'true';
+    if (wantCount && (headers['consistencylevel'] ?? '').toLowerCase() !== 'eventual') {
+      return gErr(400, 'Request_UnsupportedQuery', "$count requires the 'ConsistencyLevel: eventual' header.");
+    }
+    if (filter) {
+      const f = parseFilter(filter);
+      if (f === 'unsupported' || !filterable.includes(f.prop)) {
+        return gErr(400, 'Request_UnsupportedQuery', 'Unsupported or invalid query filter clause specified.');
+      }
+      list = list.filter((u) => String((u as unknown as Record<string, unknown>)[f.prop] ?? '').toLowerCase() === f.value.toLowerCase());
+    }
+    const top = Math.min(opts.maxTop ?? 999, Number(query.get('$top') ?? pageSize) || pageSize);
+    const skip = Number(query.get('$skiptoken') ? unb64<{ o: number }>(query.get('$skiptoken')!)?.o ?? 0 : 0);
+    const page = list.slice(skip, skip + top).map((u) => o.project(u, select));
+    const out: Record<string, unknown> = { '@odata.context': o.context, value: page };
+    if (wantCount) out['@odata.count'] = list.length;
+    if (skip + top < list.length) {
+      const q = new URLSearchParams(query);
+      q.set('$skiptoken', b64({ o: skip + top }));
+      out['@odata.nextLink'] = `${o.link}?${q.toString()}`;
+    }
+    return { status: 200, body: out };
+  }
+
+  /** A deleted item as Graph shows one: typed, with its deletedDateTime whatever the $select. */
+  function deletedView(u: GraphUser, select?: string): Record<string, unknown> {
+    return { '@odata.type': '#microsoft.graph.user', ...selectUser(u, select), deletedDateTime: u.deletedDateTime };
+  }
+
+  /**
+   * Back from deletedItems with the same id and every property as it was; logged for delta
+   * and notified like any user change. Group memberships are not restored (the soft delete
+   * removed them; the sync re-adds them). Refused (ObjectConflict) while another live user
+   * holds the userPrincipalName.
+   */
+  function restoreUser(id: string): Res {
+    const u = deletedItems.get(id);
+    if (!u) return gErr(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+    const upn = u.userPrincipalName.toLowerCase();
+    for (const other of users.values()) if (other.userPrincipalName.toLowerCase() === upn) return conflict('userPrincipalName');
+    deletedItems.delete(id);
+    delete u.deletedDateTime;
+    users.set(id, u);
+    logChange(id);
+    fireChange(id, 'updated');
+    return { status: 200, body: { '@odata.type': '#microsoft.graph.user', ...selectUser(u, ALL_USER_PROPS) } };
   }
 
   function hardDeleteUser(id: string) {
@@ -764,6 +839,7 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
     },
     expireDeltaTokens() {
       deltaEpoch += 1;
+      meta.set('deltaEpoch', deltaEpoch);
     },
     seedUser(p) {
       const u: GraphUser = {
@@ -798,7 +874,8 @@ export function createGraphSim(opts: GraphSimOptions = {}): GraphSim {
 /** 'GET /users/{id}'-style keys so counters don't explode per id. */
 function routeKeyOf(method: string, s: string[]): string {
   const templ = s.map((p, i) => {
-    if (i === 0 || p === '$ref' || p === 'members' || p === 'delta' || p === 'deletedItems' || p === '$batch') return p;
+    if (i === 0 || p === '$ref' || p === 'members' || p === 'delta' || p === 'deletedItems' || p === '$batch' || p === 'restore') return p;
+    if (p.startsWith('microsoft.graph.')) return p; // an OData type cast
     if (s[0] === 'directory' && i === 1) return p;
     return '{id}';
   });

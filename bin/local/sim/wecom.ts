@@ -12,13 +12,16 @@
  * - writes through the API do not come back as callbacks;
  * - optionally, member details without mobile/email/address (sensitiveFieldsVisible false).
  *
- * Used by the tests and mounted by the local stack under /_sim/wecom.
+ * Used by the tests and mounted by the local stack under /_sim/wecom. With `persistDir`, the
+ * members, departments, tags and undelivered callbacks survive a restart (journal.ts); the
+ * access tokens do not: the product's client refetches on 40014, as on a real token loss.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { aesKey, encryptMessage, signature } from '../../../functions/wecom/crypto';
 import type { WecomDepartment, WecomUser } from '../../../functions/wecom/contacts';
+import { SimJournal } from './journal';
 
 export interface WecomSimOptions {
   corpId: string;
@@ -31,6 +34,8 @@ export interface WecomSimOptions {
   sensitiveFieldsVisible?: boolean;
   /** Access token lifetime in seconds (default 7200). */
   tokenTtlSeconds?: number;
+  /** Keep the directory in `<persistDir>/wecom.jsonl` (journal.ts): it survives a restart, even a kill -9. */
+  persistDir?: string;
 }
 
 export interface PendingCallback {
@@ -116,14 +121,22 @@ const cdata = (v: string) => `<![CDATA[${v.replaceAll(']]>', ']]]]><![CDATA[>')}
 export function createWecomSim(opts: WecomSimOptions): WecomSim {
   // Fail at construction, not at the first console edit, on a malformed EncodingAESKey.
   if (opts.callback) aesKey(opts.callback.encodingAESKey);
-  const users = new Map<string, WecomUser>();
-  const departments = new Map<number, WecomDepartment>([[1, { id: 1, name: 'Root', parentid: 0, order: 0 }]]);
-  const tags = new Map<number, Set<string>>();
+  const journal = new SimJournal(opts.persistDir, 'wecom');
+  const users = journal.map<string, WecomUser>('users');
+  const departments = journal.map<number, WecomDepartment>('departments');
+  const tags = journal.map<number, Set<string>>('tags', { valueIsSet: true });
+  // Undelivered callbacks by sequence number, journaled like the rest: an edit whose callback
+  // had not gone out before a restart is still delivered after it.
+  const pending = journal.map<number, PendingCallback>('pending');
+  if (!journal.load()) departments.set(1, { id: 1, name: 'Root', parentid: 0, order: 0 });
+  let nextCallback = 1;
+  for (const n of pending.keys()) nextCallback = Math.max(nextCallback, n + 1);
+  // Callbacks being posted right now: a flush skips them, so none is sent twice at once.
+  const sending = new Set<number>();
   const calls: Record<string, number> = {};
   const deliveries: WecomSim['deliveries'] = [];
   const tokens = new Map<string, { secret: Secret; expiresAt: number }>();
   const failures = new Map<string, { errcode: number; times: number }>();
-  let pending: PendingCallback[] = [];
   let dropped = 0;
   let callbackUrl = opts.callback?.url;
   // user/list_id listings in progress: a cursor names a snapshot taken at the first page, so a
@@ -181,10 +194,23 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       return;
     }
     const cb = { changeType, fields, createTime: Math.floor(Date.now() / 1000) };
-    if ((opts.deliver ?? 'manual') === 'immediate') {
-      // A failed delivery stays pending for a later flush (WeCom itself retries a few times).
-      if (!(await post(cb))) pending.push(cb);
-    } else pending.push(cb);
+    // Pending first, even when delivered at once: a kill during the delivery leaves it pending.
+    const n = nextCallback++;
+    pending.set(n, cb);
+    if ((opts.deliver ?? 'manual') === 'immediate') await deliverPending([[n, cb]]);
+  }
+
+  /** Post each in turn; delivered ones leave pending, a failed one stays (or comes back), once. */
+  async function deliverPending(batch: Array<[number, PendingCallback]>): Promise<void> {
+    for (const [n] of batch) sending.add(n);
+    try {
+      for (const [n, cb] of batch) {
+        if (await post(cb)) pending.delete(n);
+        else if (!pending.has(n)) pending.set(n, cb); // e.g. a duplicate's second copy failed
+      }
+    } finally {
+      for (const [n] of batch) sending.delete(n);
+    }
   }
 
   // ---------------------------------------------------------------- /cgi-bin API
@@ -326,6 +352,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         const { userid: _id, ...patch } = body as Partial<WecomUser>;
         Object.assign(u, patch);
         if (dept && !dept.includes(u.main_department ?? -1)) u.main_department = dept[0]!;
+        users.set(u.userid, u); // stored again: journals the in-place change
         return answer(res, 0);
       }
       case 'user/delete': {
@@ -345,8 +372,8 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         const tagid = Number(body.tagid);
         const list = Array.isArray(body.userlist) ? (body.userlist as unknown[]).map(String) : [];
         if (!Number.isInteger(tagid) || tagid <= 0) return answer(res, 40058);
-        const set = tags.get(tagid) ?? new Set<string>();
-        tags.set(tagid, set);
+        if (!tags.has(tagid)) tags.set(tagid, new Set());
+        const set = tags.get(tagid)!; // the stored Set: with persistDir, a journaled copy
         const invalid = list.filter((id) => !users.has(id));
         for (const id of list) if (users.has(id)) set.add(id);
         return answer(res, 0, invalid.length ? { invalidlist: invalid.join('|') } : {});
@@ -396,6 +423,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         const { userid: _ignored, ...patch } = body as Partial<WecomUser>;
         Object.assign(u, patch);
         if (dept) u.main_department = dept.includes(u.main_department ?? -1) ? u.main_department! : dept[0]!;
+        users.set(u.userid, u); // stored again: journals the in-place change
         const after = (u.department ?? []).join(',');
         // Post-2022 callback content (DESIGN.md): UserID, plus Department when it changed. Other
         // changed fields (name, position, mobile…) are deliberately NOT sent: the receiver must
@@ -434,9 +462,11 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       if (body.parentid !== undefined && subtree(d.id).some((x) => x.id === Number(body.parentid))) {
         return send(res, 400, { error: 'parentid: a department cannot move under itself' });
       }
+      const moved = body.parentid !== undefined && Number(body.parentid) !== d.parentid;
       if (typeof body.name === 'string' && body.name.trim()) d.name = body.name.trim(); // a rename: WeCom sends no event
-      if (body.parentid !== undefined && Number(body.parentid) !== d.parentid) {
-        d.parentid = Number(body.parentid);
+      if (moved) d.parentid = Number(body.parentid);
+      departments.set(d.id, d); // stored again: journals the in-place change
+      if (moved) {
         await emit('update_party', { Id: String(d.id), ParentId: String(d.parentid) });
       }
       return send(res, 200, { ok: true });
@@ -485,15 +515,12 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       };
     },
     async flushCallbacks(o = {}) {
-      let batch = pending;
-      pending = [];
-      if (o.reverse) batch = [...batch].reverse();
+      let batch = [...pending].filter(([n]) => !sending.has(n));
+      if (o.reverse) batch.reverse();
       if (o.duplicate) batch = [...batch, ...batch];
-      const failed: PendingCallback[] = [];
-      for (const cb of batch) if (!(await post(cb))) failed.push(cb);
-      pending.push(...failed.filter((cb, i) => failed.indexOf(cb) === i));
+      await deliverPending(batch);
     },
-    pendingCallbacks: () => pending.length,
+    pendingCallbacks: () => pending.size,
     droppedCallbacks: () => dropped,
     setCallbackUrl(url: string) {
       callbackUrl = url;
