@@ -107,6 +107,8 @@ export const deploymentConfigSchema = z
         subscriptions: scheduleExpression.default('rate(12 hours)'),
         graceDeleter: scheduleExpression.default('rate(1 hour)'),
         health: scheduleExpression.default('rate(15 minutes)'),
+        /** Re-enqueue inbox items a receiver left pending (functions/queue/sweep.ts). */
+        inboxSweep: scheduleExpression.default('rate(5 minutes)'),
       })
       .strict()
       .default({
@@ -114,6 +116,7 @@ export const deploymentConfigSchema = z
         subscriptions: 'rate(12 hours)',
         graceDeleter: 'rate(1 hour)',
         health: 'rate(15 minutes)',
+        inboxSweep: 'rate(5 minutes)',
       }),
     /** Alarm notifications go to this address (an SNS email subscription; confirm the mail). */
     alarmEmail: z.email({ error: 'must be an email address' }).optional(),

@@ -8,8 +8,13 @@
  * | wecom-callback | 512 MB  | 5 s     | WeCom wants the GET verification answered within 1 s, cold start   |
  * |                |         |         | and secret fetch included: the extra CPU of 512 MB keeps init well |
  * |                |         |         | under that; POSTs are retried by WeCom after 5 s, so never longer. |
- * | mailbox-events | 512 MB  | 5 s     | Graph wants 2xx within 3 s (validation within 10 s) or it retries; |
- * |                |         |         | verify + inbox write + enqueue is a few tens of ms warm.           |
+ * | mailbox-events | 1769 MB | 5 s     | Graph wants 2xx within 3 s (validation within 10 s) or it retries, |
+ * |                |         |         | and posts up to 1,000 notifications at once: 2,000 conditional     |
+ * |                |         |         | DynamoDB writes + 100 SQS batches, bounded-parallel, which is      |
+ * |                |         |         | CPU-bound in the SDK (0.9–1.3 s of one core measured, see          |
+ * |                |         |         | test/bench/graph-receiver.bench.ts). 1,769 MB is one full vCPU; at |
+ * |                |         |         | 512 MB (~0.3 vCPU) the same batch would need 3–4 s. A small POST   |
+ * |                |         |         | still takes tens of ms, so the price per call barely moves.       |
  * | sync-worker    | 512 MB  | 60 s    | a batch of ≤ 10 subjects, a few API calls each (user/get, Graph    |
  * |                |         |         | PATCH) with bounded retries; SQS visibility = 6 × this.            |
  * | reconcile      | 1024 MB | 15 min  | lists every user on both sides and diffs in memory; the Lambda     |
@@ -18,6 +23,8 @@
  * | grace-deleter  | 512 MB  | 5 min   | deletes due after the grace period, batched (≤ 200 ids per WeCom   |
  * |                |         |         | batchdelete), each audited.                                         |
  * | health         | 256 MB  | 60 s    | token fetches, queue depths: small and I/O bound.                  |
+ * | inbox-sweeper  | 256 MB  | 60 s    | a Query of the inbox's pending index, then enqueue + mark what a   |
+ * |                |         |         | receiver left pending (normally nothing); ≤ 1,000 items a run.    |
  *
  * Bundling: local esbuild (no Docker), minified ESM for node24 with source maps. Where the
  * AWS SDK comes from is decided per function (`RUNTIME_SDK` below), from measurements
@@ -50,6 +57,7 @@ export const HANDLERS = [
   'subscriptions',
   'grace-deleter',
   'health',
+  'inbox-sweeper',
 ] as const;
 export type HandlerName = (typeof HANDLERS)[number];
 
@@ -63,12 +71,13 @@ export interface FunctionSizing {
 
 export const SIZING: Record<HandlerName, FunctionSizing> = {
   'wecom-callback': { memoryMb: 512, timeout: Duration.seconds(5) },
-  'mailbox-events': { memoryMb: 512, timeout: Duration.seconds(5) },
+  'mailbox-events': { memoryMb: 1769, timeout: Duration.seconds(5) },
   'sync-worker': { memoryMb: 512, timeout: Duration.seconds(60) },
   reconcile: { memoryMb: 1024, timeout: Duration.minutes(15) },
   subscriptions: { memoryMb: 256, timeout: Duration.seconds(60) },
   'grace-deleter': { memoryMb: 512, timeout: Duration.minutes(5) },
   health: { memoryMb: 256, timeout: Duration.seconds(60) },
+  'inbox-sweeper': { memoryMb: 256, timeout: Duration.seconds(60) },
 };
 
 /** Handlers that call WeCom's API and therefore need the trusted egress IP when it is on. */

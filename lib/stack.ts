@@ -41,6 +41,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { KMS_APP } from '../functions/security/envelope';
+import { INBOX_PENDING_INDEX } from '../functions/store/tables';
 import { type DeploymentConfig, toSyncConfig } from './config';
 import { CALLS_WECOM, HANDLERS, SIZING, SyncFunction, type HandlerName } from './functions';
 import { createTable, indexNames, type TableRole } from './tables';
@@ -54,6 +55,9 @@ export interface WecomMailboxSyncStackProps extends StackProps {
 /** Actions per kind of table access. Audit is append-only: no UpdateItem, no DeleteItem. */
 const TABLE_ACTIONS = {
   inboxReadWrite: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  /** The sweep lists pending items (Query on the pending index only) and marks them; it never creates or deletes one. */
+  inboxSweepMark: ['dynamodb:UpdateItem'],
+  inboxSweepList: ['dynamodb:Query'],
   stateReadWrite: [
     'dynamodb:GetItem',
     'dynamodb:PutItem',
@@ -109,7 +113,8 @@ const ACCOUNT_KEY_ACTIONS = [
 
 /** Who may touch what. Everything not listed here is denied by omission. */
 interface Access {
-  inbox?: 'rw';
+  /** 'rw': the receivers (record, mark). 'sweep': list pending items through their index, mark them. */
+  inbox?: 'rw' | 'sweep';
   state?: 'rw' | 'r';
   audit?: 'append';
   queueSend?: boolean;
@@ -153,7 +158,12 @@ export const ACCESS: Record<HandlerName, Access> = {
     secrets: ['wecomApi', 'mailbox'],
   },
   health: { state: 'r', queueDepth: true, secrets: ['wecomApi', 'mailbox'] },
+  // Re-enqueues what a receiver left pending: the inbox and the queue, nothing on personal data, no secret.
+  'inbox-sweeper': { inbox: 'sweep', queueSend: true, secrets: [] },
 };
+
+/** The schedule-driven functions: each has an errors alarm and a line on the dashboard. */
+const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper'] as const satisfies readonly HandlerName[];
 
 export class WecomMailboxSyncStack extends Stack {
   readonly functions: Record<HandlerName, SyncFunction>;
@@ -361,7 +371,11 @@ export class WecomMailboxSyncStack extends Stack {
       const allow = (sid: string, actions: readonly string[], resources: string[], conditions?: Record<string, unknown>) =>
         role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions: [...actions], resources, conditions }));
 
-      if (access.inbox) allow('InboxTable', TABLE_ACTIONS.inboxReadWrite, tableResources('inbox', false));
+      if (access.inbox === 'rw') allow('InboxTable', TABLE_ACTIONS.inboxReadWrite, tableResources('inbox', false));
+      if (access.inbox === 'sweep') {
+        allow('InboxTableMark', TABLE_ACTIONS.inboxSweepMark, tableResources('inbox', false));
+        allow('InboxPendingIndexQuery', TABLE_ACTIONS.inboxSweepList, [`${this.tables.inbox.tableArn}/index/${INBOX_PENDING_INDEX}`]);
+      }
       if (access.state === 'rw') allow('StateTable', TABLE_ACTIONS.stateReadWrite, tableResources('state', true));
       if (access.state === 'r') allow('StateTableRead', TABLE_ACTIONS.stateRead, tableResources('state', true));
       if (access.audit) allow('AuditTableAppend', TABLE_ACTIONS.auditAppend, tableResources('audit', true));
@@ -465,6 +479,7 @@ export class WecomMailboxSyncStack extends Stack {
     schedule('SubscriptionsSchedule', 'subscriptions', cfg.schedules.subscriptions, 'renew Graph subscriptions, delta query');
     schedule('GraceDeleterSchedule', 'grace-deleter', cfg.schedules.graceDeleter, 'delete offboarded members after the grace period');
     schedule('HealthSchedule', 'health', cfg.schedules.health, 'health check: tokens, endpoints, queue depth');
+    schedule('InboxSweepSchedule', 'inbox-sweeper', cfg.schedules.inboxSweep, 're-enqueue inbox items a receiver left pending');
 
     // ------------------------------------------------------------------ alarms
     const topic = new sns.Topic(this, 'AlarmTopic', {
@@ -531,7 +546,7 @@ export class WecomMailboxSyncStack extends Stack {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
       }),
-      ...(['reconcile', 'subscriptions', 'grace-deleter', 'health'] as const).map((name) =>
+      ...SCHEDULED.map((name) =>
         alarm(`${pascal(name)}Errors`, {
           alarmDescription: `The scheduled ${name} function failed.`,
           metric: fns[name].fn.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
@@ -561,7 +576,7 @@ export class WecomMailboxSyncStack extends Stack {
       }),
       new cloudwatch.GraphWidget({
         title: 'Scheduled jobs errors',
-        left: (['reconcile', 'subscriptions', 'grace-deleter', 'health'] as const).map((n) => fns[n].fn.metricErrors()),
+        left: SCHEDULED.map((n) => fns[n].fn.metricErrors()),
         width: 12,
       }),
     );

@@ -17,8 +17,22 @@ export interface InboxEntry {
   /** 'ignored' for valid events we do not act on (still recorded, so retries stop). */
   disposition: 'accepted' | 'ignored';
   receivedAt: string;
+  /**
+   * What each queue message of this entry carries besides its subject (the event's change
+   * type, e.g. 'create_user', 'graph.deleted'), so a sweep can rebuild the messages of an
+   * entry whose enqueue never finished: one SyncMessage per subject with eventId = id.
+   */
+  hint?: string;
+  /** Who received it: 'wecom-callback', 'graph-notification', 'graph-lifecycle', 'webhook'. */
+  operator: string;
 }
 
+/**
+ * The inbox is a small state machine per event: `pending` (recorded, its messages not yet
+ * known to be on the queue) → `enqueued`. Nothing is acknowledged to the sender before
+ * `enqueued`; a sender's retry of a `pending` item enqueues again, and a scheduled sweep
+ * re-enqueues items left `pending` (a receiver that died between the two writes).
+ */
 export interface Inbox {
   /**
    * Record the event. 'new': first time, caller must enqueue then call markEnqueued.
@@ -27,6 +41,8 @@ export interface Inbox {
    */
   record(entry: InboxEntry): Promise<'new' | 'pending' | 'duplicate'>;
   markEnqueued(id: string): Promise<void>;
+  /** Items still `pending` that were received before `before`, oldest first, at most `limit` (default 100). */
+  listPending(before: Date, limit?: number): Promise<InboxEntry[]>;
 }
 
 // ---------------------------------------------------------------- state
@@ -58,8 +74,67 @@ export interface StateRecord {
   /** Id of the event that last changed this record. */
   lastEventId?: string;
   lastSyncedAt: string;
+  /**
+   * Write-ahead record of the external writes a run is about to make, stored before the
+   * first of them and cleared by the run's last state write. A crash leaves it behind: the
+   * next run audits the steps that did happen (see sync/intent.ts).
+   */
+  intent?: Intent;
+  /** A destructive action the event-path deletion guard holds for an operator (see sync/guard.ts). */
+  held?: HeldAction;
   /** Optimistic concurrency: incremented by every write; 0 = not yet stored. */
   version: number;
+}
+
+/** One external write of a run, as it will be audited, and how a later run can see it happened. */
+export interface IntentStep {
+  action: AuditAction;
+  target: 'mailbox' | 'wecom';
+  /** Already masked (sensitive values never stored in clear). */
+  changes?: AuditChange[];
+  reason?: string;
+  expect: StepExpectation;
+}
+
+/**
+ * What the world looks like once a step is done. Field expectations carry keyed hashes of
+ * the values written (never the values). `redo`: not observable but idempotent (tags).
+ */
+export type StepExpectation =
+  | { wecom: 'enabled' | 'disabled' | 'absent' }
+  | { mailbox: 'exists' | 'enabled' | 'disabled'; id?: string }
+  | { mailboxFields: Record<string, string | null> }
+  | { redo: 'tag'; tagId: number };
+
+export interface Intent {
+  eventId: string;
+  operator: string;
+  at: string;
+  steps: IntentStep[];
+  /** The state the run writes once every step is done: applied by recovery when all were. */
+  outcome?: IntentOutcome;
+}
+
+export interface IntentOutcome {
+  set?: Partial<Pick<StateRecord, 'status' | 'disabledBy' | 'targetId' | 'offboardedAt' | 'deleteAfter'>>;
+  /** Keys the outcome removes (JSON has no undefined). */
+  clear?: Array<'disabledBy' | 'targetId' | 'offboardedAt' | 'deleteAfter'>;
+  /** The person's uniqueness claims are released (they left). */
+  releaseClaims?: boolean;
+}
+
+export interface HeldAction {
+  /** What would have been done, e.g. 'disable-mailbox' or 'offboard-member'. */
+  action: string;
+  target: 'mailbox' | 'wecom';
+  reason: string;
+  since: string;
+  /** The events held for this person, oldest first (bounded). */
+  eventIds: string[];
+  /** 'held' waits for an operator; 'approved' lets the next run through; 'rejected' keeps the action off until the situation changes. */
+  status: 'held' | 'approved' | 'rejected';
+  decidedBy?: string;
+  decidedAt?: string;
 }
 
 export class VersionConflictError extends Error {
@@ -87,6 +162,16 @@ export interface StateStore {
    */
   claimUnique(field: string, hash: string, subject: Subject): Promise<Subject>;
   releaseUnique(field: string, hash: string, subject: Subject): Promise<void>;
+  /** People with a held (or approved / rejected, not yet cleared) destructive action, paged. */
+  listHeld(cursor?: string): Promise<{ records: StateRecord[]; next?: string }>;
+  /** How many people we manage (user records not marked deleted): the base of the guard's percentage. */
+  countManaged(): Promise<number>;
+  /**
+   * The event-path deletion guard's sliding window, shared by every worker: admit `subject`
+   * for a destructive action unless `limit` other people already had one within `windowMs`.
+   * A subject already in the window is admitted again (one person counts once).
+   */
+  admitDestructive(subject: Subject, now: Date, windowMs: number, limit: number): Promise<{ admitted: boolean; inWindow: number }>;
 }
 
 // ---------------------------------------------------------------- audit
@@ -97,10 +182,17 @@ export type AuditAction =
   | 'disable'
   | 'enable'
   | 'delete'
+  /** A soft-deleted mailbox account brought back (rehire), same id and content. */
+  | 'restore'
   | 'noop'
   | 'skip'
   | 'failed'
-  | 'refused';
+  | 'refused'
+  /** A destructive action stopped by the event-path deletion guard, waiting for an operator. */
+  | 'held'
+  /** An operator's decision on a held action. */
+  | 'approve'
+  | 'reject';
 
 export interface AuditChange {
   field: string;

@@ -3,10 +3,14 @@
  * tests, so the tables that run locally are the tables that deploy.
  *
  *  inbox  pk (S)                         — one item per received event; TTL attribute `expiresAt`
+ *         GSI pending: pendingKey (S), receivedAt (S) — SPARSE: pendingKey exists only while the
+ *                                          item is `pending` (markEnqueued removes it), so the
+ *                                          index holds just the items a sweep may have to re-enqueue
  *  state  pk (S), sk (S)                 — subject items (sk = 'state'), uniqueness claims
  *                                          (pk = 'uniq#<field>#<hash>', sk = 'claim'), meta items;
  *         GSI byTarget: targetKey (S)    — '<provider>#<targetId>' → the subject
  *         GSI byKind:   kind (S), pk     — paged listing of users / parties
+ *         GSI byHeld:   heldKey (S), pk  — sparse: people whose destructive action the guard holds
  *  audit  pk (S) = subject, sk (S) = zero-padded seq — the per-subject hash chain
  *         GSI byDay: day (S), atSeq (S)  — query by time; TTL attribute `expiresAt`
  */
@@ -20,13 +24,33 @@ export interface TableNames {
 
 export const TTL_ATTRIBUTE = 'expiresAt';
 
+/** The inbox's sparse index of `pending` items (see functions/store/inbox.ts). */
+export const INBOX_PENDING_INDEX = 'pending';
+export const INBOX_PENDING_KEY = 'pendingKey';
+
 export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
   return [
     {
       TableName: names.inbox,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: INBOX_PENDING_KEY, AttributeType: 'S' },
+        { AttributeName: 'receivedAt', AttributeType: 'S' },
+      ],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: INBOX_PENDING_INDEX,
+          KeySchema: [
+            { AttributeName: INBOX_PENDING_KEY, KeyType: 'HASH' },
+            { AttributeName: 'receivedAt', KeyType: 'RANGE' },
+          ],
+          // Items are a few hundred bytes of routing facts: projecting all of them lets the
+          // sweep rebuild queue messages from the index alone (no GetItem per item).
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
     },
     {
       TableName: names.state,
@@ -36,6 +60,7 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
         { AttributeName: 'sk', AttributeType: 'S' },
         { AttributeName: 'targetKey', AttributeType: 'S' },
         { AttributeName: 'kind', AttributeType: 'S' },
+        { AttributeName: 'heldKey', AttributeType: 'S' },
       ],
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
@@ -51,6 +76,15 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
           IndexName: 'byKind',
           KeySchema: [
             { AttributeName: 'kind', KeyType: 'HASH' },
+            { AttributeName: 'pk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          // Sparse: only people with a held destructive action carry heldKey ('held').
+          IndexName: 'byHeld',
+          KeySchema: [
+            { AttributeName: 'heldKey', KeyType: 'HASH' },
             { AttributeName: 'pk', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },

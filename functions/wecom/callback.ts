@@ -8,14 +8,18 @@
  * Every rejection is a short generic 4xx and writes nothing; every crypto failure is the
  * same answer (no oracle). A failure to persist or enqueue is a 5xx so WeCom retries; the
  * inbox item then says 'pending' and the retry enqueues again (the queue's dedupe id
- * absorbs a double send). Logs carry the event kind and a hash prefix only.
+ * absorbs a double send). The item carries what its messages need (subjects, hint,
+ * operator), so if this function dies after recording and WeCom gives up retrying, the
+ * scheduled inbox sweep (functions/queue/sweep.ts) enqueues the very same messages.
+ * Logs carry the event kind and a hash prefix only.
  */
 import { createHash } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from '../handlers/http';
 import { text } from '../handlers/http';
 import { log } from '../log';
-import type { SyncMessage, WorkQueue } from '../queue/messages';
-import type { Inbox } from '../store/ports';
+import type { WorkQueue } from '../queue/messages';
+import { inboxMessages } from '../queue/sweep';
+import type { Inbox, InboxEntry } from '../store/ports';
 import { CallbackRejected, decryptMessage, verifySignature, type CallbackKeys } from './crypto';
 import { parseEnvelope, parseEvent, subjectsOf } from './events';
 
@@ -78,10 +82,12 @@ export function createCallbackReceiver(deps: CallbackReceiverDeps): (req: HttpRe
     const receivedAt = now().toISOString();
     const disposition = subjects.length > 0 ? 'accepted' : 'ignored';
     const ref = { kind: event.kind, event: id.slice(0, 12) };
+    const hint = event.change?.changeType;
+    const entry: InboxEntry = { id, source: 'wecom', kind: event.kind, subjects, disposition, receivedAt, operator: 'wecom-callback', ...(hint ? { hint } : {}) };
 
     let state: 'new' | 'pending' | 'duplicate';
     try {
-      state = await deps.inbox.record({ id, source: 'wecom', kind: event.kind, subjects, disposition, receivedAt });
+      state = await deps.inbox.record(entry);
     } catch (err) {
       log.error('wecom callback: inbox write failed', { ...ref, error: errName(err) });
       return text(500, 'retry');
@@ -91,19 +97,8 @@ export function createCallbackReceiver(deps: CallbackReceiverDeps): (req: HttpRe
       return text(200, 'success');
     }
     try {
-      if (subjects.length > 0) {
-        const hint = event.change?.changeType;
-        const messages: SyncMessage[] = subjects.map((subject) => ({
-          v: 1,
-          subject,
-          source: 'wecom',
-          eventId: id,
-          ...(hint ? { hint } : {}),
-          operator: 'wecom-callback',
-          receivedAt,
-        }));
-        await deps.queue.enqueue(messages);
-      }
+      const messages = inboxMessages(entry);
+      if (messages.length > 0) await deps.queue.enqueue(messages);
       await deps.inbox.markEnqueued(id);
     } catch (err) {
       // The inbox item stays 'pending': WeCom's retry records 'pending' and enqueues again.

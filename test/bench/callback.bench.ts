@@ -85,6 +85,7 @@ async function benchHandler() {
         return s === 'enqueued' ? 'duplicate' : 'pending';
       },
       markEnqueued: async (id: string) => void seen.set(id, 'enqueued'),
+      listPending: async () => [],
     },
     queue: { enqueue: async (m: SyncMessage[]) => void (queued += m.length) },
   });

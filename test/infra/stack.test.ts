@@ -316,7 +316,7 @@ describe('API', () => {
 });
 
 describe('schedules, alarms, outputs', () => {
-  it('schedules the four jobs with the configured expressions', () => {
+  it('schedules the five jobs with the configured expressions', () => {
     const rules = Object.values(s.json.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
     const byTarget = Object.fromEntries(
       rules.map((r) => [r.Properties.Targets[0].Arn['Fn::GetAtt'][0], r.Properties.ScheduleExpression]),
@@ -326,7 +326,9 @@ describe('schedules, alarms, outputs', () => {
       [ids.fn.subscriptions]: s.config.schedules.subscriptions,
       [ids.fn['grace-deleter']]: s.config.schedules.graceDeleter,
       [ids.fn.health]: s.config.schedules.health,
+      [ids.fn['inbox-sweeper']]: s.config.schedules.inboxSweep,
     });
+    expect(s.config.schedules.inboxSweep).toBe('rate(5 minutes)'); // cdk.json leaves the default
   });
 
   it('alarms on the DLQ, worker errors and throttles, message age and the 4xx rate, to an encrypted topic', () => {
@@ -340,6 +342,9 @@ describe('schedules, alarms, outputs', () => {
     expect(find('Errors', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('Throttles', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('ApproximateAgeOfOldestMessage', ids.queue)).toMatchObject({ Threshold: s.config.queue.maxMessageAgeSeconds });
+    for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper'] as const) {
+      expect(find('Errors', ids.fn[n]), `${n} errors alarm`).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
     const rate = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('"4xx"'));
     expect(rate).toMatchObject({ Threshold: s.config.callback4xxAlarmPercent });
     s.template.resourceCountIs('AWS::SNS::Subscription', 0); // no alarmEmail in cdk.json
@@ -450,6 +455,36 @@ describe('least privilege', () => {
     // The key policies name no function role directly either (delegation to IAM only).
     for (const { statement } of resourcePolicyStatements(s.json)) {
       expect(referencedIds(statement.Principal).has(ids.role['wecom-callback'])).toBe(false);
+    }
+  });
+
+  it('the inbox sweeper: Query on the pending index and UpdateItem on the inbox, send to the work queue, nothing else', () => {
+    const mine = statements().filter((x) => x.roles.includes(ids.role['inbox-sweeper']));
+    const reached = new Set<string>();
+    for (const { statement } of mine) referencedIds(statement.Resource, reached);
+    // Its log group, the inbox, the work queue and the transport key (via DynamoDB / SQS): no
+    // state, audit, DLQ, bucket, secret or personal-data key.
+    expect([...reached].sort()).toEqual([ids.inbox, ids.logGroup['inbox-sweeper'], ids.queue, ids.transportKey].sort());
+    const grants = (id: string) =>
+      mine
+        .filter(({ statement }) => referencedIds(statement.Resource).has(id))
+        .map(({ statement }) => ({ actions: asArray(statement.Action).sort(), resources: asArray(statement.Resource).map(flatten).sort() }));
+    const arn = `<${ids.inbox}.Arn>`;
+    expect(grants(ids.inbox)).toEqual([
+      { actions: ['dynamodb:UpdateItem'], resources: [arn] },
+      { actions: ['dynamodb:Query'], resources: [`${arn}/index/pending`] },
+    ]);
+    expect(grants(ids.queue)).toEqual([{ actions: ['sqs:SendMessage'], resources: [`<${ids.queue}.Arn>`] }]);
+    const key = mine.filter(({ statement }) => referencedIds(statement.Resource).has(ids.transportKey));
+    expect(key).toHaveLength(1);
+    expect(flatten(key[0]!.statement.Condition)).toMatch(/kms:ViaService.*dynamodb\..*sqs\./);
+    expect(Object.keys(env('inbox-sweeper')).sort()).toEqual(['INBOX_TABLE', 'NODE_OPTIONS', 'QUEUE_URL', 'SYNC_CONFIG']);
+    // The receivers, for contrast, cannot query the inbox at all (they never list it).
+    for (const n of ['wecom-callback', 'mailbox-events'] as const) {
+      const actions = statements()
+        .filter((x) => x.roles.includes(ids.role[n]))
+        .flatMap(({ statement }) => asArray(statement.Action));
+      expect(actions, n).not.toContain('dynamodb:Query');
     }
   });
 

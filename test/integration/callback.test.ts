@@ -177,6 +177,10 @@ describe.each([
     expect(item.disposition!.S).toBe('accepted');
     expect(item.kind!.S).toBe('change_contact/create_user');
     expect(item.subjects!.L).toEqual([{ S: 'user:zhangsan' }]);
+    // What the inbox sweep needs to rebuild the message, and out of the pending index once enqueued.
+    expect(item.hint!.S).toBe('create_user');
+    expect(item.operator!.S).toBe('wecom-callback');
+    expect(item.pendingKey).toBeUndefined();
     expect(Number(item.expiresAt!.N)).toBeGreaterThan(Date.now() / 1000 + 6 * 86_400);
     // Only routing facts are stored: no decrypted content, no personal data.
     const stored = JSON.stringify(item);
@@ -254,6 +258,8 @@ describe.each([
     expect((await q.messages()).length).toBe(before);
     const pending = (await inboxItems(dyn)).filter((i) => i.kind!.S === 'change_contact/delete_party');
     expect(pending.map((i) => i.status!.S)).toEqual(['pending']);
+    // Listed for the inbox sweep, should WeCom never retry (test/integration/inbox-sweep.test.ts).
+    expect(pending[0]!.pendingKey!.S).toMatch(/^pending#[0-9a-f]$/);
 
     expect(await post(r)).toMatchObject({ statusCode: 200, body: 'success' });
     const after = (await q.messages()).slice(before);

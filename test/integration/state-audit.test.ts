@@ -7,7 +7,8 @@ import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';
 import { KmsKeyProvider } from '../../functions/security/kms-key-provider';
 import { DynamoAuditLog, GENESIS_HASH, padSeq } from '../../functions/store/audit';
-import { VersionConflictError, type StateRecord } from '../../functions/store/ports';
+import { DynamoInbox, hasPendingIndex, PENDING_SHARDS, pendingKeyOf } from '../../functions/store/inbox';
+import { VersionConflictError, type InboxEntry, type StateRecord } from '../../functions/store/ports';
 import { DynamoStateStore } from '../../functions/store/state';
 import type { Subject } from '../../functions/sync/model';
 import { tableDefinitions, type TableNames } from '../../functions/store/tables';
@@ -289,9 +290,90 @@ describe('DynamoAuditLog', () => {
   });
 });
 
+describe('DynamoInbox (pending → enqueued)', () => {
+  let inbox: DynamoInbox;
+  beforeAll(() => {
+    inbox = new DynamoInbox(db.client, db.tables.inbox);
+  });
+  const entry = (id: string, receivedAt: string, extra: Partial<InboxEntry> = {}): InboxEntry => ({
+    id,
+    source: 'mailbox',
+    kind: 'graph/updated',
+    subjects: [`mailbox:graph:${id}`],
+    disposition: 'accepted',
+    receivedAt,
+    hint: 'graph.updated',
+    operator: 'graph-notification',
+    ...extra,
+  });
+
+  it('record: new, then pending until markEnqueued, then duplicate; the pending index lists it only meanwhile', async () => {
+    const e = entry('inbox-sm', '2026-11-24T08:00:00.000Z', { subjects: ['user:a', 'party:7'], source: 'wecom', kind: 'change_contact/update_user', hint: 'update_user', operator: 'wecom-callback' });
+    const until = new Date('2026-11-24T09:00:00.000Z');
+    expect(await inbox.record(e)).toBe('new');
+    expect((await inbox.listPending(until)).filter((x) => x.id === e.id)).toEqual([e]);
+    expect(await inbox.record(e)).toBe('pending');
+    await inbox.markEnqueued(e.id);
+    expect(await inbox.record(e)).toBe('duplicate');
+    expect((await inbox.listPending(until)).filter((x) => x.id === e.id)).toEqual([]);
+    const item = (await db.client.send(new GetItemCommand({ TableName: db.tables.inbox, Key: { pk: { S: e.id } }, ConsistentRead: true }))).Item!;
+    expect(item.status!.S).toBe('enqueued');
+    expect(item.pendingKey).toBeUndefined();
+    // markEnqueued never creates an item.
+    await expect(inbox.markEnqueued('inbox-never-recorded')).rejects.toThrow();
+  });
+
+  it('hasPendingIndex tells a current table from one created before the index (which listPending cannot use)', async () => {
+    expect(await hasPendingIndex(db.client, db.tables.inbox)).toBe(true);
+    const legacy = `${db.tables.inbox}-legacy`;
+    await db.client.send(
+      new CreateTableCommand({ TableName: legacy, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] }),
+    );
+    try {
+      expect(await hasPendingIndex(db.client, legacy)).toBe(false);
+      await expect(new DynamoInbox(db.client, legacy).listPending(new Date())).rejects.toThrow();
+    } finally {
+      await db.client.send(new DeleteTableCommand({ TableName: legacy }));
+    }
+  });
+
+  it('an entry without hint or subjects round-trips as recorded', async () => {
+    const e = entry('inbox-ignored', '2026-11-24T07:00:00.000Z', { subjects: [], disposition: 'ignored', hint: undefined, kind: 'graph/created' });
+    delete e.hint;
+    await inbox.record(e);
+    expect((await inbox.listPending(new Date('2026-11-24T07:00:01.000Z'))).filter((x) => x.id === e.id)).toEqual([e]);
+    await inbox.markEnqueued(e.id);
+  });
+
+  it('listPending: received before `before`, oldest first across every shard, at most `limit`', async () => {
+    const t0 = Date.parse('2026-11-20T00:00:00.000Z');
+    const ids = Array.from({ length: 40 }, (_, i) => `inbox-order-${String(i).padStart(2, '0')}`);
+    // Recorded out of order, spread over the shards.
+    for (const i of [...ids.keys()].sort((a, b) => ((a * 7) % 40) - ((b * 7) % 40))) await inbox.record(entry(ids[i]!, new Date(t0 + i * 1000).toISOString()));
+    expect(new Set(ids.map(pendingKeyOf)).size).toBeGreaterThan(PENDING_SHARDS / 2);
+    expect((await inbox.listPending(new Date(t0 + 30_500), 10)).map((e) => e.id)).toEqual(ids.slice(0, 10));
+    expect((await inbox.listPending(new Date(t0 + 5_500))).map((e) => e.id)).toEqual(ids.slice(0, 6));
+    expect((await inbox.listPending(new Date(t0 + 60_000), 100)).map((e) => e.id)).toEqual(ids);
+    expect(await inbox.listPending(new Date(t0))).toEqual([]);
+    for (const id of ids.slice(0, 5)) await inbox.markEnqueued(id);
+    expect((await inbox.listPending(new Date(t0 + 60_000), 3)).map((e) => e.id)).toEqual(ids.slice(5, 8));
+    for (const id of ids.slice(5)) await inbox.markEnqueued(id);
+  });
+});
+
 describe('no personal data in clear at rest', () => {
   it('a raw scan of all three tables contains neither the mobile number nor the personal email', async () => {
-    await db.client.send(new PutItemCommand({ TableName: db.tables.inbox, Item: { pk: { S: 'evt-1' }, subjects: { SS: ['user:zhangsan'] } } }));
+    // An inbox item as the receivers write it (hint and operator included), one still pending.
+    await new DynamoInbox(db.client, db.tables.inbox).record({
+      id: 'evt-1',
+      source: 'wecom',
+      kind: 'change_contact/update_user',
+      subjects: ['user:zhangsan'],
+      disposition: 'accepted',
+      receivedAt: new Date().toISOString(),
+      hint: 'update_user',
+      operator: 'wecom-callback',
+    });
     const dump: string[] = [];
     for (const table of [db.tables.inbox, db.tables.state, db.tables.audit]) {
       const out = await db.client.send(new ScanCommand({ TableName: table }));

@@ -116,6 +116,9 @@ class MemInbox implements Inbox {
   async markEnqueued(id: string) {
     this.items.get(id)!.status = 'enqueued';
   }
+  async listPending(before: Date) {
+    return [...this.items.values()].filter((i) => i.status === 'pending' && i.receivedAt < before.toISOString());
+  }
 }
 class MemQueue implements WorkQueue {
   sent: SyncMessage[] = [];

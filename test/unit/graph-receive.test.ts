@@ -22,6 +22,13 @@ class MemInbox implements Inbox {
   async markEnqueued(id: string) {
     this.items.get(id)!.enqueued = true;
   }
+  async listPending(before: Date, limit = 100) {
+    return [...this.items.values()]
+      .filter((i) => !i.enqueued && i.receivedAt < before.toISOString())
+      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt))
+      .slice(0, limit)
+      .map(({ enqueued: _, ...e }) => e);
+  }
 }
 class MemQueue implements WorkQueue {
   sent: SyncMessage[] = [];
@@ -125,6 +132,63 @@ describe('Graph notifications', () => {
     queue.fail = false;
     expect((await receive(graphPost([change('11111111-aaaa')]))).statusCode).toBe(202);
     expect(queue.sent).toHaveLength(1);
+  });
+
+  it('stores in each inbox entry what rebuilds its message (hint, operator), for the inbox sweep', async () => {
+    await receive(graphPost([change('11111111-aaaa', 'deleted')]));
+    const [entry] = [...inbox.items.values()];
+    expect(entry).toMatchObject({ hint: 'graph.deleted', operator: 'graph-notification', subjects: ['mailbox:graph:11111111-aaaa'] });
+  });
+
+  it('two changes to one user in one request: one message, the delete wins, both entries marked', async () => {
+    await receive(graphPost([{ ...change('11111111-aaaa'), id: 'a' }, { ...change('11111111-aaaa', 'deleted'), id: 'b' }]));
+    expect(queue.sent.map((m) => [m.subject, m.hint])).toEqual([['mailbox:graph:11111111-aaaa', 'graph.deleted']]);
+    expect([...inbox.items.values()].map((i) => i.enqueued)).toEqual([true, true]);
+  });
+
+  it('a failed record of one item → 503; the others are enqueued and marked; the retry finishes the rest once', async () => {
+    const items = ['11111111-aaaa', '22222222-bbbb', '33333333-cccc'].map((u, i) => ({ ...change(u), id: `n${i}` }));
+    const record = inbox.record.bind(inbox);
+    let fail = true;
+    inbox.record = async (e) => {
+      if (fail && e.subjects[0] === 'mailbox:graph:22222222-bbbb') throw new Error('throttled');
+      return record(e);
+    };
+    expect((await receive(graphPost(items))).statusCode).toBe(503);
+    expect(queue.sent.map((m) => m.subject).sort()).toEqual(['mailbox:graph:11111111-aaaa', 'mailbox:graph:33333333-cccc']);
+    expect([...inbox.items.values()].every((i) => i.enqueued)).toBe(true);
+    fail = false;
+    expect((await receive(graphPost(items))).statusCode).toBe(202);
+    expect(queue.sent.map((m) => m.subject).sort()).toEqual(['mailbox:graph:11111111-aaaa', 'mailbox:graph:22222222-bbbb', 'mailbox:graph:33333333-cccc']);
+  });
+
+  it('sends the messages of a large request in batches of at most 10, several at once, each subject once', async () => {
+    const calls: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const slow: WorkQueue = {
+      enqueue: async (m) => {
+        calls.push(m.length);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        await new Promise((r) => setTimeout(r, 1));
+        inFlight--;
+        queue.sent.push(...m);
+      },
+    };
+    const r = createMailboxReceiver({ inbox, queue: slow, provider: 'graph', clientState: CLIENT_STATE, webhookSecret: SECRET, now: () => new Date(t) });
+    const users = Array.from({ length: 95 }, (_, i) => `${String(i).padStart(8, '0')}-aaaa`);
+    expect((await r(graphPost(users.map((u) => change(u))))).statusCode).toBe(202);
+    expect(calls).toHaveLength(10);
+    expect(Math.max(...calls)).toBe(10);
+    expect(maxInFlight).toBeGreaterThan(1);
+    expect(new Set(queue.sent.map((m) => m.subject)).size).toBe(95);
+    expect(queue.sent).toHaveLength(95);
+    // writeConcurrency 1: the one-at-a-time path, same outcome.
+    const seq = createMailboxReceiver({ inbox, queue: slow, provider: 'graph', clientState: CLIENT_STATE, webhookSecret: SECRET, now: () => new Date(t), writeConcurrency: 1 });
+    inFlight = maxInFlight = 0;
+    t += 60_000;
+    expect((await seq(graphPost(users.map((u) => change(u))))).statusCode).toBe(202);
+    expect(maxInFlight).toBe(1);
   });
 
   it('one forged clientState rejects the whole request with 403 and records nothing', async () => {
