@@ -32,6 +32,13 @@ commands
   dlq list [--json]
   dlq redrive [--id ID]
       Dead letters (parked sync messages, with the reason) and sending them back.
+  approvals list [--json]
+  approvals approve (--all | ID…)
+  approvals reject (--all | ID…)
+      Destructive actions held by the deletion guard on the event path (a burst of mailbox
+      disables or WeCom offboardings). approve: the person's next run goes through (queued
+      now); reject: no destructive action for that person until the situation changes.
+      ID is a userid or user:<userid>; each decision is audited with your name.
   status [--json]
       Queue depths, subscription expiry, last reconcile, token health (both WeCom secrets,
       Graph).
@@ -68,6 +75,7 @@ const OPTIONS = {
   since: { type: 'string' },
   limit: { type: 'string' },
   id: { type: 'string' },
+  all: { type: 'boolean' },
 } as const;
 
 /** Which options each command accepts (besides the global ones). */
@@ -77,22 +85,30 @@ const ACCEPTS: Record<string, string[]> = {
   'import-csv': ['template', 'apply'],
   audit: ['subject', 'since', 'limit'],
   dlq: ['id'],
+  approvals: ['all'],
   status: [],
   'local-token': [],
   'demo-offboard': [],
 };
 const GLOBAL = ['stack', 'region', 'data-dir', 'json', 'help'];
 
-function usageProblem(command: string, rest: string[], v: { region?: string; stack?: string; subject?: string; source?: string; template?: string; repair?: boolean; apply?: boolean; confirm?: boolean }): string | undefined {
+function usageProblem(command: string, rest: string[], v: { region?: string; stack?: string; subject?: string; source?: string; template?: string; repair?: boolean; apply?: boolean; confirm?: boolean; all?: boolean }): string | undefined {
   if (v.region && !v.stack) return '--region needs --stack';
   if (command === 'reconcile' && (v.apply || v.confirm) && !v.repair) return '--apply and --confirm only make sense with --repair';
   if (command === 'dlq' && rest[0] !== 'list' && rest[0] !== 'redrive') return 'dlq needs a subcommand: list | redrive [--id ID]';
+  if (command === 'approvals') {
+    const [sub, ...ids] = rest;
+    if (sub !== 'list' && sub !== 'approve' && sub !== 'reject') return 'approvals needs a subcommand: list | approve (--all | ID…) | reject (--all | ID…)';
+    if (sub === 'list' && (ids.length || v.all)) return 'approvals list takes no ID or --all';
+    if (sub !== 'list' && Boolean(v.all) === ids.length > 0) return `approvals ${sub} needs --all or one or more IDs (not both)`;
+    if (ids.some((id) => !/^(user:)?[A-Za-z0-9_.@-]{1,64}$/.test(id))) return 'an ID is a WeCom userid or user:<userid>';
+  }
   if (command === 'audit' && !v.subject) return 'audit needs --subject (e.g. user:zhangsan, party:2, reconcile)';
   if (command === 'import-csv' && !rest[0]) return 'import-csv needs a FILE';
   if (command === 'demo-offboard' && !rest[0]) return 'demo-offboard needs a WeCom userid';
   if (command === 'export-csv' && v.source && !['wecom', 'mailbox'].includes(v.source)) return '--source is wecom or mailbox';
   if (command === 'import-csv' && v.template && !['wecom', 'm365'].includes(v.template)) return '--template is wecom or m365';
-  const extraPositionals = command === 'dlq' || command === 'import-csv' || command === 'demo-offboard' ? rest.length > 1 : rest.length > 0;
+  const extraPositionals = command === 'approvals' ? false : command === 'dlq' || command === 'import-csv' || command === 'demo-offboard' ? rest.length > 1 : rest.length > 0;
   if (extraPositionals) return `unexpected argument(s): ${rest.join(' ')}`;
   return undefined;
 }
@@ -150,6 +166,8 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
         return await commands.auditCommand(target, { subject: v.subject, since: v.since, limit: v.limit, json: v.json }, io);
       case 'dlq':
         return await commands.dlqCommand(target, rest[0], { id: v.id, json: v.json }, io);
+      case 'approvals':
+        return await commands.approvalsCommand(target, rest[0]!, { ids: rest.slice(1), all: v.all, json: v.json }, io);
       case 'status':
         return await commands.statusCommand(target, { json: v.json }, io);
       case 'export-csv':

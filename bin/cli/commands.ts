@@ -9,7 +9,9 @@ import { userInfo } from 'node:os';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { redactText } from '../../functions/security/redact';
 import type { AuditRecord } from '../../functions/store/ports';
+import { decideHeld, listHeld, type Verdict } from '../../functions/sync/approvals';
 import { checkHealth, type HealthResult } from '../../functions/sync/health';
+import type { Subject } from '../../functions/sync/model';
 import { RECONCILE_SUBJECT, reconcileAll, summary } from '../../functions/sync/reconcile';
 import type { ReconcileReport } from '../../functions/sync/report';
 import { progress, table, type Io } from './output';
@@ -151,6 +153,33 @@ export async function dlqCommand(target: CliTarget, sub: string | undefined, arg
     return args.id && n === 0 ? EXIT.failure : EXIT.ok;
   }
   throw new UsageError('dlq needs a subcommand: list | redrive [--id ID]');
+}
+
+// ------------------------------------------------------------------ approvals
+
+/** The deletion guard's held actions: list, approve, reject (each decision audited with the operator). */
+export async function approvalsCommand(target: CliTarget, sub: string, args: { ids: string[]; all?: boolean; json?: boolean }, io: Io): Promise<number> {
+  const deps = await target.engineDeps();
+  if (sub === 'list') {
+    const held = await listHeld(deps);
+    if (args.json) io.out(JSON.stringify(held, null, 2));
+    else if (!held.length) io.out('no held actions');
+    else {
+      table(io, held as unknown as Array<Record<string, unknown>>, ['subject', 'action', 'status', 'since', 'events', 'reason'], 90);
+      const waiting = held.filter((h) => h.status === 'held').length;
+      io.out(`${waiting} waiting for a decision: wecom-sync approvals approve|reject (--all | ID…)`);
+    }
+    return EXIT.ok;
+  }
+  const subjects = args.all ? 'all' : args.ids.map((id) => (id.startsWith('user:') ? id : `user:${id}`) as Subject);
+  const results = await decideHeld(deps, sub as Verdict, operatorName(), subjects);
+  if (args.json) io.out(JSON.stringify(results, null, 2));
+  else if (!results.length) io.out('nothing held');
+  else {
+    table(io, results as unknown as Array<Record<string, unknown>>, ['subject', 'outcome']);
+    if (sub === 'approve' && results.some((r) => r.outcome === 'approved')) io.out('approved runs queued: the sync applies what is still needed.');
+  }
+  return results.some((r) => r.outcome === 'not-held') ? EXIT.failure : EXIT.ok;
 }
 
 // ------------------------------------------------------------------ status

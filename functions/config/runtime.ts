@@ -66,6 +66,24 @@ export const reconcileSchema = z
   .strict()
   .default({ maxDeletes: 20, maxDeletePercent: 5 });
 
+/**
+ * The deletion guard on the EVENT path (reconcile repairs and the grace deleter have their
+ * own): destructive actions caused by events — a mailbox disabled because its member left
+ * WeCom, a WeCom member disabled or deleted because its mailbox was offboarded — pass a
+ * sliding-window budget shared by every worker. Past it they are held for an operator.
+ */
+export const deletionGuardSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** At most this many people within the window… */
+    maxPeople: z.number().int().min(1).default(20),
+    /** …and at most this share of the managed people (the smaller wins; never below 1 person). */
+    maxPercent: z.number().min(0).max(100).default(5),
+    windowMinutes: z.number().int().min(1).max(1440).default(10),
+  })
+  .strict()
+  .default({ enabled: true, maxPeople: 20, maxPercent: 5, windowMinutes: 10 });
+
 const runtimeSchema = z
   .object({
     /** The mailbox system (the deployment config decides which adapters exist; only 'graph' is implemented). */
@@ -84,6 +102,7 @@ const runtimeSchema = z
     offboarding: offboardingSchema,
     onboarding: onboardingSchema,
     reconcile: reconcileSchema,
+    deletionGuard: deletionGuardSchema,
     wecom: z
       .object({
         apiBase: z.url().default('https://qyapi.weixin.qq.com'),

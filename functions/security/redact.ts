@@ -27,6 +27,17 @@ const TEXT = new RegExp(
 );
 
 /**
+ * Error codes and route names are long runs too ('Request_BadRequest/ObjectConflict'): a run
+ * made only of words — CamelCase or lower-case segments joined by '_', '/' or '.' — is an
+ * identifier, kept. A random token of that length almost never has that shape (digits, '+',
+ * '=' or a random mix of cases give it away), so this does not let secrets through.
+ */
+const WORD_SEGMENT = /^(?:[A-Z]?[a-z]{2,16}|[A-Z]{2,6})(?:[A-Z][a-z]{2,16})*$/;
+function identifierLike(run: string): boolean {
+  return /^[A-Za-z_./]+$/.test(run) && run.split(/[_./]+/).every((seg) => seg === '' || WORD_SEGMENT.test(seg));
+}
+
+/**
  * Mask a phone number: country code (+86 only: other codes vary in length), then at most
  * the first 3 and the last 4 digits stay, always with at least 4 digits hidden:
  * +8613800138000 → +86138****8000, 138 0013 8000 → 138****8000, 8888-6666 → 88****66.
@@ -63,7 +74,7 @@ export function redactText(text: string): string {
     if (email) return maskEmail(m);
     if (bearer) return m.replace(/\s+.*$/s, ' ****');
     if (kv) return m.replace(/^([A-Za-z_]+(?:=|"?\s*:\s*"?)).*$/s, '$1****');
-    if (secretish) return maskOpaque(m);
+    if (secretish) return identifierLike(m) ? m : maskOpaque(m);
     if (phone) {
       const digits = m.replace(/\D/g, '').length;
       // A bare digit run is masked from mobile length up (11), so ids and epoch seconds stay

@@ -27,10 +27,13 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { maskEmail, maskOpaque, maskPhone, redactText } from '../security/redact';
-import { isSensitiveField } from '../sync/model';
+import { maskChange } from '../security/mask';
+import { redactText } from '../security/redact';
 import { TTL_ATTRIBUTE } from './tables';
-import type { AuditChange, AuditInput, AuditLog, AuditRecord } from './ports';
+import type { AuditInput, AuditLog, AuditRecord } from './ports';
+
+/** Kept importable from here: the audit log is where masking is applied. */
+export { maskChange };
 
 export const GENESIS_HASH = '0'.repeat(64);
 const SEQ_DIGITS = 12;
@@ -219,35 +222,7 @@ export class DynamoAuditLog implements AuditLog {
   }
 }
 
-// ------------------------------------------------------------------ masking
-
-const PHONE_FIELDS = new Set(['mobile', 'telephone']);
-/** A whole value that looks like a phone number, in a field nobody marked sensitive. */
-const PHONE_LIKE = /^\+?[\d\s()-]{7,}$/;
-
-export function maskChange(change: AuditChange): AuditChange {
-  const sensitive = change.sensitive === true || isSensitiveField(change.field);
-  const mask = (value: unknown): unknown => {
-    if (value === undefined || value === null) return value; // unknown / cleared is not personal data
-    if (!sensitive) {
-      // Defence in depth: a phone number under an unexpected field name is masked anyway.
-      if (typeof value === 'string' && PHONE_LIKE.test(value) && value.replace(/\D/g, '').length >= 7) return maskPhone(value);
-      return normalizeJson(value);
-    }
-    const text = typeof value === 'string' ? value : JSON.stringify(value);
-    if (PHONE_FIELDS.has(change.field)) return maskPhone(text);
-    if (/email/i.test(change.field) || (typeof value === 'string' && value.includes('@'))) return maskEmail(text);
-    return maskOpaque(text);
-  };
-  return dropUndefined({ field: change.field, old: mask(change.old), new: mask(change.new), sensitive: sensitive || undefined }) as AuditChange;
-}
-
 // ------------------------------------------------------------------ canonical form and hash
-
-/** JSON round trip: Dates become strings, undefined members vanish — what DynamoDB stores. */
-function normalizeJson(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value)) as unknown;
-}
 
 function dropUndefined<T extends Record<string, unknown>>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;

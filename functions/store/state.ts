@@ -6,6 +6,10 @@
  *   subject  pk = subject, sk = 'state', kind = 'user' | 'party' | 'mailbox' (GSI byKind),
  *            targetKey = '<provider>#<targetId>' when both are known (GSI byTarget), v = version
  *   claim    pk = 'uniq#<field>#<keyed hash>', sk = 'claim', owner = subject
+ *   guard    pk = 'guard#destructive', sk = 'window', slots = [{ s: subject, t: epoch ms }], v
+ *            — the event-path deletion guard's sliding window, one item shared by every
+ *            worker and updated with the same optimistic version check as subjects.
+ *   A subject with a held action also carries heldKey = 'held' (sparse GSI byHeld).
  *
  * Every write is a single-item conditional put (optimistic concurrency on `v`): no
  * transactions, which dynalite lacks and which cost twice as much in AWS.
@@ -29,6 +33,8 @@ import { VersionConflictError, type StateRecord, type StateStore } from './ports
 
 export const STATE_SK = 'state';
 export const CLAIM_SK = 'claim';
+const GUARD_KEY = { pk: { S: 'guard#destructive' }, sk: { S: 'window' } };
+const GUARD_ATTEMPTS = 20;
 const PAGE_SIZE = 100;
 const SEALED = /^v\d+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -64,6 +70,7 @@ export class DynamoStateStore implements StateStore {
       sk: STATE_SK,
       kind: subjectKind(record.subject),
       ...(record.provider && record.targetId ? { targetKey: `${record.provider}#${record.targetId}` } : {}),
+      ...(record.held ? { heldKey: 'held' } : {}),
       v: version,
     };
     const condition =
@@ -193,6 +200,72 @@ export class DynamoStateStore implements StateStore {
       if (!(err instanceof ConditionalCheckFailedException)) throw err;
     }
   }
+
+  async listHeld(cursor?: string): Promise<{ records: StateRecord[]; next?: string }> {
+    const out = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'byHeld',
+        KeyConditionExpression: 'heldKey = :h',
+        ExpressionAttributeValues: { ':h': { S: 'held' } },
+        Limit: PAGE_SIZE,
+        ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
+      }),
+    );
+    const records = (out.Items ?? []).map(fromItem);
+    return out.LastEvaluatedKey ? { records, next: encodeCursor(out.LastEvaluatedKey) } : { records };
+  }
+
+  /** A COUNT query over GSI byKind: reads the user index once (callers cache the figure). */
+  async countManaged(): Promise<number> {
+    let n = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byKind',
+          KeyConditionExpression: 'kind = :k',
+          FilterExpression: '#st <> :deleted',
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: { ':k': { S: 'user' }, ':deleted': { S: 'deleted' } },
+          Select: 'COUNT',
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      n += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return n;
+  }
+
+  async admitDestructive(subject: Subject, now: Date, windowMs: number, limit: number): Promise<{ admitted: boolean; inWindow: number }> {
+    for (let attempt = 0; attempt < GUARD_ATTEMPTS; attempt++) {
+      const cur = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: GUARD_KEY, ConsistentRead: true }));
+      const version = Number(cur.Item?.v?.N ?? 0);
+      const since = now.getTime() - windowMs;
+      const slots = ((cur.Item ? (unmarshall(cur.Item).slots as Array<{ s: string; t: number }> | undefined) : undefined) ?? []).filter((x) => x.t > since);
+      if (slots.some((x) => x.s === subject)) return { admitted: true, inWindow: slots.length };
+      if (slots.length >= limit) return { admitted: false, inWindow: slots.length };
+      slots.push({ s: subject, t: now.getTime() });
+      try {
+        await this.client.send(
+          new PutItemCommand({
+            TableName: this.tableName,
+            Item: { ...GUARD_KEY, ...marshall({ slots, v: version + 1 }) },
+            ...(version === 0
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : { ConditionExpression: '#v = :v', ExpressionAttributeNames: { '#v': 'v' }, ExpressionAttributeValues: { ':v': { N: String(version) } } }),
+          }),
+        );
+        return { admitted: true, inWindow: slots.length };
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+        // Another worker admitted someone meanwhile: re-read the window and decide again.
+      }
+    }
+    throw new Error('deletion guard window did not settle');
+  }
 }
 
 function key(pk: string, sk: string): Record<string, AttributeValue> {
@@ -200,7 +273,7 @@ function key(pk: string, sk: string): Record<string, AttributeValue> {
 }
 
 function fromItem(item: Record<string, AttributeValue>): StateRecord {
-  const { pk: _pk, sk: _sk, kind: _kind, targetKey: _tk, v, ...rest } = unmarshall(item) as Record<string, unknown>;
+  const { pk: _pk, sk: _sk, kind: _kind, targetKey: _tk, heldKey: _hk, v, ...rest } = unmarshall(item) as Record<string, unknown>;
   return { fields: {}, sensitive: {}, ...rest, version: Number(v ?? 0) } as StateRecord;
 }
 

@@ -10,7 +10,7 @@ import type { MailboxDirectory } from '../mailbox/directory';
 import type { SyncMessage } from '../queue/messages';
 import type { FieldCipher } from '../security/ports';
 import { redactText } from '../security/redact';
-import type { AuditAction, AuditChange, AuditLog, StateStore } from '../store/ports';
+import type { AuditAction, AuditChange, AuditLog, StateRecord, StateStore } from '../store/ports';
 import type { WecomContacts } from '../wecom/contacts';
 import type { CachedDepartmentTree } from './departments';
 import type { Subject } from './model';
@@ -64,6 +64,9 @@ export interface AuditEntry {
   outcome?: 'ok' | 'error' | 'refused';
   /** Audit under another subject than the run's (e.g. the mailbox account of a skipped event). */
   subject?: string;
+  /** Who and which event, when not the run's own (a step recovered from an interrupted run). */
+  operator?: string;
+  eventId?: string;
 }
 
 export class RunContext {
@@ -71,6 +74,13 @@ export class RunContext {
   readonly changes: AuditChange[] = [];
   changed = false;
   reason?: string;
+  /** The state record as this run last wrote it (undefined until it writes one). */
+  lastState?: StateRecord;
+  /**
+   * The person's held action is decided (approved, or moot): every state write of this run
+   * drops it, and the run writes the state once more at the end if it wrote none.
+   */
+  releaseHeld = false;
 
   constructor(
     readonly deps: EngineDeps,
@@ -100,14 +110,14 @@ export class RunContext {
     this.count(entry.action);
     await this.deps.audit.append({
       subject: entry.subject ?? this.subject,
-      operator: this.message.operator,
+      operator: entry.operator ?? this.message.operator,
       action: entry.action,
       ...(entry.target ? { target: entry.target } : {}),
       ...(entry.changes && entry.changes.length ? { changes: entry.changes } : {}),
       outcome: this.dryRun ? 'dry-run' : (entry.outcome ?? 'ok'),
       // Reasons can quote provider error text: never let a phone or address through.
       ...(entry.reason ? { reason: redactText(entry.reason) } : {}),
-      eventId: this.message.eventId,
+      eventId: entry.eventId ?? this.message.eventId,
       at: this.deps.now(),
     });
   }

@@ -15,11 +15,13 @@
  *  4  | absent   | disabled / gone | state not yet 'disabled' / 'deleted'        | settle-deleted (state only: status 'deleted', claims released)
  *  5  | absent   | disabled / gone | otherwise (our own echo)                    | noop
  *  6  | present  | missing / gone  | rehire: hint create_user, s.status 'deleted'| create (gate applies)
- *  7  | present  | gone            | s.disabledBy ≠ 'wecom', W disabled, already offboarded by us | noop (echo)
- *  8  | present  | gone            | s.disabledBy ≠ 'wecom'                      | offboard-member (per offboarding.mode)
+ *  7  | present  | gone            | s.disabledBy = 'mailbox', W disabled, already offboarded by us | noop (echo)
+ *  8  | present  | gone            | s.disabledBy ≠ 'wecom', ≠ 'gate'            | offboard-member (per offboarding.mode)
  *  9  | present  | missing / gone  | W enabled, or W disabled by the gate        | create (gate when hint create_user or no state)
  * 10  | present  | missing / gone  | W disabled otherwise                        | noop (nothing to provision for a disabled member)
  * 11  | present  | disabled        | rehire: hint create_user, s.status 'deleted'| enable-mailbox (reset state) + profile
+ * 20  | present  | disabled        | s.disabledBy = 'gate', the account is the one we linked (restored) | enable-mailbox + enable-member + profile
+ * 21  | present  | disabled        | s.disabledBy = 'gate', otherwise            | noop: stays gated (reconcile reports why)
  * 12  | enabled  | disabled        | s.disabledBy = 'wecom'                      | enable-mailbox + profile
  * 13  | disabled | disabled        | s.disabledBy = 'wecom'                      | noop
  * 14  | disabled | disabled        | s.disabledBy = 'mailbox' (already offboarded)| noop (echo of our own write)
@@ -28,6 +30,10 @@
  * 17  | disabled | enabled         | s.disabledBy = 'gate' (mailbox exists now)  | enable-member + profile
  * 18  | disabled | enabled         | otherwise (a WeCom admin disabled the member)| disable-mailbox (disabledBy 'wecom')
  * 19  | enabled  | enabled         |                                             | profile (field diff; no change → noop, no write)
+ *
+ * The onboarding gate's disable is never an offboarding: with s.disabledBy = 'gate' a gone
+ * or disabled account leads to provisioning (rows 9, 20) or waiting (row 21), never to rows
+ * 8 / 15 — which would disable the new hire for good and start a grace period.
  *
  * We never delete a mailbox account: the mailbox side owns the account lifecycle; a WeCom
  * deletion only disables it, and deleting it is the mailbox administrators' call.
@@ -46,7 +52,7 @@ export type Decision =
   | { row: number; kind: 'settle-deleted' }
   | { row: number; kind: 'create'; gate: boolean; rehire: boolean }
   | { row: number; kind: 'offboard-member' }
-  | { row: number; kind: 'enable-mailbox'; rehire: boolean }
+  | { row: number; kind: 'enable-mailbox'; rehire: boolean; andMember?: boolean }
   | { row: number; kind: 'enable-member'; cause: 'mailbox' | 'gate' }
   | { row: number; kind: 'profile' };
 
@@ -91,7 +97,7 @@ export function decide({ w, m, s, hint, gate }: DecideInput): Decision {
   if (M === 'missing' || M === 'gone') {
     const gateApplies = gate && (hint === 'create_user' || !s || rehire);
     if (rehire) return { row: 6, kind: 'create', gate: gateApplies, rehire: true };
-    if (M === 'gone' && by !== 'wecom') {
+    if (M === 'gone' && by !== 'wecom' && by !== 'gate') {
       if (W === 'disabled' && offboardedByUs) return { row: 7, kind: 'noop' };
       return { row: 8, kind: 'offboard-member' };
     }
@@ -101,6 +107,7 @@ export function decide({ w, m, s, hint, gate }: DecideInput): Decision {
 
   if (M === 'disabled') {
     if (rehire) return { row: 11, kind: 'enable-mailbox', rehire: true };
+    if (by === 'gate') return s?.targetId === m?.id ? { row: 20, kind: 'enable-mailbox', rehire: false, andMember: true } : { row: 21, kind: 'noop' };
     if (by === 'wecom') return W === 'enabled' ? { row: 12, kind: 'enable-mailbox', rehire: false } : { row: 13, kind: 'noop' };
     if (W === 'disabled' && offboardedByUs) return { row: 14, kind: 'noop' };
     return { row: 15, kind: 'offboard-member' };

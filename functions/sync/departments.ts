@@ -66,6 +66,11 @@ export class DepartmentTree {
     return out;
   }
 
+  /** Is `path` the path of some department (unique or not)? */
+  hasPath(path: string): boolean {
+    return this.byPath.has(path);
+  }
+
   /** Every known path (non-root, resolvable). */
   allPaths(): string[] {
     return [...this.byPath.keys()];
@@ -96,9 +101,9 @@ export class DepartmentTree {
 
 /**
  * The tree, loaded on demand and kept for `maxAgeMs`. Party events and reconcile call
- * `invalidate()` (a rename arrives as no event at all, so the age bound is what makes a
- * renamed path show up eventually in a warm worker). Concurrent callers share one load; a
- * failed load is not cached.
+ * `invalidate()`; a rename arrives as no event at all, so a run that meets a department path
+ * its copy disagrees with calls `fresh()` (see sync/profile.ts), and the age bound covers the
+ * rest. Concurrent callers share one load; a failed load is not cached.
  */
 export class CachedDepartmentTree {
   private cached?: { at: number; tree: Promise<DepartmentTree> };
@@ -122,5 +127,17 @@ export class CachedDepartmentTree {
 
   invalidate(): void {
     this.cached = undefined;
+  }
+
+  /**
+   * The tree, reloaded unless it was loaded within `minAgeMs`: for a caller that has seen a
+   * sign its copy is stale (a path the target holds that the tree does not know), without
+   * letting a path that never maps reload the tree on every run.
+   */
+  fresh(minAgeMs: number): Promise<DepartmentTree> {
+    const now = (this.opts.now ?? Date.now)();
+    if (this.cached && now - this.cached.at < minAgeMs) return this.cached.tree;
+    this.invalidate();
+    return this.get();
   }
 }

@@ -5,11 +5,12 @@
  * which re-enables the member. A run with more deletions due than `reconcile.maxDeletes`
  * deletes nothing and asks a human (deletion guard) unless confirmed.
  */
-import type { StateRecord } from '../store/ports';
+import type { IntentOutcome, StateRecord } from '../store/ports';
 import { RunContext, type EngineDeps } from './context';
 import { syncSubject } from './engine';
 import { releaseAll } from './claims';
 import { putState } from './state-record';
+import { perform, recoverIntent, step, withOutcome } from './intent';
 import { errorReason } from './errors';
 
 export const GRACE_SUBJECT = 'system:grace-deleter';
@@ -55,7 +56,6 @@ export async function deleteDueMembers(deps: EngineDeps, opts: GraceRunOptions =
 }
 
 async function settle(deps: EngineDeps, s: StateRecord, operator: string): Promise<'deleted' | 'resynced' | 'skipped'> {
-  const m = s.targetId ? await deps.mailbox.get(s.targetId) : undefined;
   const message = {
     v: 1 as const,
     subject: s.subject,
@@ -66,15 +66,38 @@ async function settle(deps: EngineDeps, s: StateRecord, operator: string): Promi
     operator,
     receivedAt: deps.now().toISOString(),
   };
+  const ctx = new RunContext(deps, message, s.subject);
+  if (s.disabledBy !== 'mailbox' || s.status === 'gated') {
+    // Only a mailbox offboarding starts a grace period; the onboarding gate's disable never does.
+    await ctx.audit({ action: 'refused', target: 'wecom', outcome: 'refused', reason: `grace deletion refused: the member was disabled by ${s.disabledBy ?? 'nobody we know of'}, not by a mailbox offboarding` });
+    return 'skipped';
+  }
+  const m = s.targetId ? await deps.mailbox.get(s.targetId) : undefined;
   if (m && !m.deleted && m.enabled) {
     // Re-enabled within the grace period: the person sync re-enables the member and clears the deadline.
     await syncSubject(message, deps);
     return 'resynced';
   }
-  const ctx = new RunContext(deps, message, s.subject);
-  await ctx.write(() => deps.wecom.deleteUser(s.wecomId), undefined);
-  await ctx.audit({ action: 'delete', target: 'wecom', reason: `grace period ended (offboarded ${s.offboardedAt ?? 'unknown'}); mailbox still ${m ? 'disabled' : 'deleted'}` });
-  await releaseAll(ctx, s);
-  await putState(ctx, { ...s, status: 'deleted', deleteAfter: undefined });
+  let cur = s;
+  if (cur.intent) {
+    // An earlier run died between its writes: audit what it did (and finish it) first.
+    cur = await recoverIntent(ctx, cur, await deps.wecom.getUser(cur.wecomId), m);
+    if (cur.status === 'deleted') return 'deleted';
+  }
+  const outcome: IntentOutcome = { set: { status: 'deleted' }, clear: ['deleteAfter'], releaseClaims: true };
+  const rec = await perform(
+    ctx,
+    cur,
+    [
+      step(
+        { action: 'delete', target: 'wecom', reason: `grace period ended (offboarded ${cur.offboardedAt ?? 'unknown'}); mailbox still ${m ? 'disabled' : 'deleted'}` },
+        { wecom: 'absent' },
+        () => deps.wecom.deleteUser(cur.wecomId),
+      ),
+    ],
+    outcome,
+  );
+  await releaseAll(ctx, cur);
+  await putState(ctx, withOutcome(rec, outcome));
   return 'deleted';
 }

@@ -32,6 +32,14 @@ export async function syncParty(ctx: RunContext, id: string): Promise<void> {
     return;
   }
   const groupId = await ctx.write(() => mailbox.ensureGroup(path), `dry-run:${path}`);
+  // Audited before the state write: a crash in between re-runs the (idempotent) ensureGroup
+  // and audits it once more, rather than finding the state done and never auditing it.
+  await ctx.audit({
+    action: s ? 'update' : 'create',
+    target: 'mailbox',
+    changes: [{ field: 'path', ...(oldPath !== undefined ? { old: oldPath } : {}), new: path }],
+    reason: oldPath && oldPath !== path ? 'department renamed or moved' : 'department group ensured',
+  });
   const record: StateRecord = {
     ...(s ?? { subject, wecomId: id, provider: mailbox.provider, sensitive: {}, lastSyncedAt: '', version: 0, fields: {} }),
     targetId: groupId,
@@ -39,12 +47,6 @@ export async function syncParty(ctx: RunContext, id: string): Promise<void> {
     fields: { path },
   };
   await putState(ctx, record);
-  await ctx.audit({
-    action: s ? 'update' : 'create',
-    target: 'mailbox',
-    changes: [{ field: 'path', ...(oldPath !== undefined ? { old: oldPath } : {}), new: path }],
-    reason: oldPath && oldPath !== path ? 'department renamed or moved' : 'department group ensured',
-  });
   if (oldPath && oldPath !== path) await resyncMembers(ctx, oldPath);
 }
 

@@ -1,31 +1,47 @@
 /**
  * One person, both directions: read the WeCom member, the mailbox account and our state,
- * decide (decide.ts), act, persist, audit. Re-reading everything on every run is what makes
- * duplicates, reordering, crashes and echoes converge instead of corrupting.
+ * decide (decide.ts), pass the deletion guard (guard.ts), act, persist, audit. Re-reading
+ * everything on every run is what makes duplicates, reordering and echoes converge instead of
+ * corrupting; the write-ahead intent (intent.ts) is what makes a crash between two writes
+ * converge too, with every write audited once.
  */
 import type { MailboxAccount } from '../mailbox/directory';
-import type { StateRecord } from '../store/ports';
+import type { IntentOutcome, StateRecord } from '../store/ports';
 import type { WecomUser } from '../wecom/contacts';
 import { releaseAll, releaseChanged } from './claims';
 import type { RunContext } from './context';
-import { decide } from './decide';
+import { decide, memberState } from './decide';
 import { errorReason } from './errors';
+import { passGuard, settleHeld } from './guard';
+import { fieldsExpectation, perform, recoverIntent, step, withOutcome, type Step } from './intent';
 import { userSubject } from './model';
 import { offboardMember } from './offboarding';
 import { auditChanges, patchFor, planProfile, type ProfilePlan } from './profile';
 import { newRecord, putState, sameStored, sealValues, splitContact, stableJson } from './state-record';
 
+const ENABLED = [{ field: 'enabled', old: false, new: true }];
+const DISABLED = [{ field: 'enabled', old: true, new: false }];
+
 export async function syncPerson(ctx: RunContext, userid: string): Promise<void> {
-  const { wecom, mailbox, state } = ctx.deps;
+  const { wecom, state } = ctx.deps;
   const subject = userSubject(userid);
-  const [w, s] = await Promise.all([wecom.getUser(userid), state.get(subject)]);
-  const { m, unlinked } = await readAccount(ctx, userid, s);
+  const [w, stored] = await Promise.all([wecom.getUser(userid), state.get(subject)]);
+  const { m, unlinked } = await readAccount(ctx, userid, stored);
   if (unlinked) {
     await ctx.audit({ action: 'skip', reason: `mailbox account ${unlinked} no longer carries this employeeId: not managed, left alone` });
     return;
   }
+  // A run that died between its writes left its intent: audit what it did, then decide afresh.
+  const s = stored?.intent ? await recoverIntent(ctx, stored, w, m) : stored;
 
   const d = decide({ w, m, s, hint: ctx.message.hint, gate: ctx.deps.config.onboarding?.gate ?? true });
+  if (!(await passGuard(ctx, d, s))) return;
+  await act(ctx, userid, d, w, m, s);
+  await settleHeld(ctx, s);
+}
+
+async function act(ctx: RunContext, userid: string, d: ReturnType<typeof decide>, w: WecomUser | undefined, m: MailboxAccount | undefined, s: StateRecord | undefined) {
+  const { wecom, mailbox } = ctx.deps;
   switch (d.kind) {
     case 'noop':
       return;
@@ -33,15 +49,16 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
       await ctx.audit({ action: 'skip', reason: d.reason });
       return;
     case 'disable-mailbox': {
-      await ctx.write(() => mailbox.disable(m!.id), undefined);
-      await ctx.audit({
-        action: 'disable',
-        target: 'mailbox',
-        changes: [{ field: 'enabled', old: true, new: false }],
-        reason: w ? 'member disabled in WeCom' : 'member deleted in WeCom',
-      });
+      const reason = w ? 'member disabled in WeCom' : 'member deleted in WeCom';
+      const outcome: IntentOutcome = { set: { targetId: m!.id, status: 'disabled', disabledBy: 'wecom' }, releaseClaims: !w };
+      const rec = await perform(
+        ctx,
+        s ?? newRecord(ctx, userid),
+        [step({ action: 'disable', target: 'mailbox', changes: DISABLED, reason }, { mailbox: 'disabled', id: m!.id }, () => mailbox.disable(m!.id))],
+        outcome,
+      );
       if (!w) await releaseAll(ctx, s);
-      await putState(ctx, { ...(s ?? newRecord(ctx, userid)), targetId: m!.id, status: 'disabled', disabledBy: 'wecom' });
+      await putState(ctx, withOutcome(rec, outcome));
       return;
     }
     case 'settle-deleted': {
@@ -57,37 +74,41 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
       await onboard(ctx, userid, w!, s, d.gate, d.rehire);
       return;
     case 'enable-mailbox': {
-      await ctx.write(() => mailbox.enable(m!.id), undefined);
-      await ctx.audit({
-        action: 'enable',
-        target: 'mailbox',
-        changes: [{ field: 'enabled', old: false, new: true }],
-        reason: d.rehire ? 'rehire: member recreated in WeCom' : 'member enabled in WeCom again',
-      });
-      const base = active(s ?? newRecord(ctx, userid), m!.id);
-      await syncProfile(ctx, w!, { ...m!, enabled: true }, base, true);
+      const lead = [
+        step(
+          { action: 'enable', target: 'mailbox', changes: ENABLED, reason: d.rehire ? 'rehire: member recreated in WeCom' : d.andMember ? 'onboarding: the linked account was disabled' : 'member enabled in WeCom again' },
+          { mailbox: 'enabled', id: m!.id },
+          () => mailbox.enable(m!.id),
+        ),
+      ];
+      if (d.andMember && memberState(w) === 'disabled') lead.push(enableMember(ctx, userid, 'onboarding gate: mailbox exists'));
+      await converge(ctx, w!, { ...m!, enabled: true }, s, lead, true);
       return;
     }
-    case 'enable-member': {
-      await ctx.write(() => wecom.updateUser(userid, { enable: 1 }), undefined);
-      await ctx.audit({
-        action: 'enable',
-        target: 'wecom',
-        changes: [{ field: 'enabled', old: false, new: true }],
-        reason: d.cause === 'gate' ? 'onboarding gate: mailbox exists' : 'mailbox re-enabled within the grace period',
-      });
-      await syncProfile(ctx, w!, m!, active(s!, m!.id), true);
+    case 'enable-member':
+      await converge(ctx, w!, m!, s, [enableMember(ctx, userid, d.cause === 'gate' ? 'onboarding gate: mailbox exists' : 'mailbox re-enabled within the grace period')], true);
       return;
-    }
     case 'profile':
-      await syncProfile(ctx, w!, m!, s, false);
+      await converge(ctx, w!, m!, s, [], false);
       return;
   }
 }
 
-/** The state record as it is once the pair is active again (offboarding and gate cleared). */
-function active(s: StateRecord, targetId: string): StateRecord {
-  return { ...s, targetId, status: 'active', disabledBy: undefined, offboardedAt: undefined, deleteAfter: undefined };
+function enableMember(ctx: RunContext, userid: string, reason: string): Step {
+  return step({ action: 'enable', target: 'wecom', changes: ENABLED, reason }, { wecom: 'enabled' }, () => ctx.deps.wecom.updateUser(userid, { enable: 1 }));
+}
+
+async function updateMailbox(ctx: RunContext, accountId: string, plan: ProfilePlan): Promise<Step> {
+  return step(
+    { action: 'update', target: 'mailbox', changes: auditChanges(plan.changes), ...(plan.withheldReason ? { reason: plan.withheldReason } : {}) },
+    await fieldsExpectation(ctx, plan.desired, plan.changes.map((c) => c.field)),
+    () => ctx.deps.mailbox.update(accountId, patchFor(plan)),
+  );
+}
+
+/** The pair is active again: offboarding and gate cleared (the account id, when known). */
+function activeOutcome(targetId?: string): IntentOutcome {
+  return { set: { status: 'active', ...(targetId ? { targetId } : {}) }, clear: ['disabledBy', 'offboardedAt', 'deleteAfter'] };
 }
 
 /**
@@ -124,7 +145,11 @@ async function auditRefusals(ctx: RunContext, plan: ProfilePlan, s: StateRecord 
   return now;
 }
 
-/** Department groups: make sure the groups of the new paths exist and move membership. */
+/**
+ * Department groups: make sure the groups of the new paths exist and move membership.
+ * Level-driven on the state (the paths we last stored), so a run interrupted between the
+ * PATCH and the membership change moves the groups on its next run.
+ */
 async function moveGroups(ctx: RunContext, accountId: string, plan: ProfilePlan, s: StateRecord | undefined): Promise<{ groupIds?: string[] }> {
   const paths = plan.desired.departments;
   if (paths === undefined) return Array.isArray(s?.fields.groupIds) ? { groupIds: s!.fields.groupIds as string[] } : {};
@@ -151,10 +176,11 @@ async function persist(ctx: RunContext, base: StateRecord, plan: ProfilePlan, ex
 }
 
 /**
- * Profile sync of an existing, enabled pair: write only the changed fields, in one PATCH.
- * `force` = the state must be written anyway (status changed in this run).
+ * An enabled pair (or one this run enables through `lead`): the lead steps and a PATCH of the
+ * changed fields only, under one intent; then groups and state. `force` = the state must be
+ * written anyway (its status changes in this run).
  */
-async function syncProfile(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: StateRecord | undefined, force: boolean): Promise<void> {
+async function converge(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: StateRecord | undefined, lead: Step[], force: boolean): Promise<void> {
   const plan = await planProfile(ctx, w, m, s);
   if (plan.outOfScope && !force) {
     // Moved out of scope: its account is left as it is (reconcile reports it), not updated.
@@ -162,76 +188,96 @@ async function syncProfile(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: 
     return;
   }
   const refused = await auditRefusals(ctx, plan, s);
-  if (plan.changes.length) {
-    await ctx.write(() => ctx.deps.mailbox.update(m.id, patchFor(plan)), undefined);
-    await ctx.audit({ action: 'update', target: 'mailbox', changes: auditChanges(plan.changes), ...(plan.withheldReason ? { reason: plan.withheldReason } : {}) });
-  }
-  const groups = await moveGroups(ctx, m.id, plan, s);
+  const steps = plan.changes.length ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
   // Both sides enabled: the pair is active, whatever offboarding or gate state was stored.
-  const base = active(s ?? newRecord(ctx, w.userid), m.id);
+  const outcome = activeOutcome(m.id);
+  const rec = await perform(ctx, s ?? newRecord(ctx, w.userid), steps, outcome);
+  const groups = await moveGroups(ctx, m.id, plan, s);
   const mustWrite =
-    force || !s || s.targetId !== m.id || s.status !== 'active' || s.disabledBy !== undefined || s.deleteAfter !== undefined || s.offboardedAt !== undefined;
-  await persist(ctx, base, plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, mustWrite);
+    force || steps.length > 0 || !s || s.targetId !== m.id || s.status !== 'active' || s.disabledBy !== undefined || s.deleteAfter !== undefined || s.offboardedAt !== undefined;
+  await persist(ctx, withOutcome(rec, outcome), plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, mustWrite);
   if (!ctx.changed) ctx.count('noop');
 }
 
 /**
- * Onboarding: create the mailbox account for a member who has none. With the gate on and no
- * "provisioned" tag configured, the member is disabled FIRST (so nobody works in WeCom
- * without a mailbox) and enabled only once the account exists. The gated state is written
- * before the member is disabled, so a crash in between cannot leave a disabled member that
- * no later run recognises as ours to enable.
+ * Onboarding: give a member who has none a mailbox account — the soft-deleted one that
+ * still carries their userid when there is one (a rehire: same object, same mailbox content,
+ * and its address is not free anyway), else a new one. With the gate on and no "provisioned"
+ * tag configured, the member is disabled FIRST (so nobody works in WeCom without a mailbox)
+ * and enabled only once the account exists. The gated state is stored with the intent,
+ * before the member is disabled, so no crash can leave a disabled member that a later run
+ * does not recognise as the gate's (and never as an offboarding).
  */
 async function onboard(ctx: RunContext, userid: string, w: WecomUser, s: StateRecord | undefined, gate: boolean, rehire: boolean): Promise<void> {
   const { wecom, mailbox, config } = ctx.deps;
-  const plan = await planProfile(ctx, w, undefined, s);
-  if (plan.outOfScope) {
+  const first = await planProfile(ctx, w, undefined, s);
+  if (first.outOfScope) {
     // Outside the configured departments: not ours to provision (and never gated).
     ctx.count('outOfScope');
     return;
   }
-  const refused = await auditRefusals(ctx, plan, s);
-  const email = plan.desired.email;
+  const refused = await auditRefusals(ctx, first, s);
+  const email = first.desired.email;
   if (!email) {
     await ctx.audit({ action: 'refused', target: 'mailbox', outcome: 'refused', reason: 'cannot create the mailbox: no usable address (address rule or uniqueness)' });
     return;
   }
   const tagId = config.onboarding?.provisionedTagId;
   let record: StateRecord = rehire && s ? { ...s, targetId: undefined, status: 'active', disabledBy: undefined, offboardedAt: undefined, deleteAfter: undefined } : (s ?? newRecord(ctx, userid));
+  const steps: Step[] = [];
 
-  if (gate && tagId === undefined && w.enable !== 0 && record.disabledBy !== 'gate') {
-    record = await putState(ctx, { ...record, status: 'gated', disabledBy: 'gate' });
-    await ctx.write(() => wecom.updateUser(userid, { enable: 0 }), undefined);
-    await ctx.audit({ action: 'disable', target: 'wecom', changes: [{ field: 'enabled', old: true, new: false }], reason: 'onboarding gate: mailbox not yet created' });
+  // Also when the state already says 'gate' but the member is enabled: an earlier run stored
+  // the gate and died before disabling; the gate still holds until the mailbox exists.
+  const gating = gate && tagId === undefined && memberState(w) === 'enabled';
+  if (gating) {
+    record = { ...record, status: 'gated', disabledBy: 'gate' };
+    steps.push(step({ action: 'disable', target: 'wecom', changes: DISABLED, reason: 'onboarding gate: mailbox not yet created' }, { wecom: 'disabled' }, () => wecom.updateUser(userid, { enable: 0 })));
   }
+  const failed = (what: string) => (err: unknown) =>
+    `mailbox ${what} failed${record.disabledBy === 'gate' ? ' (member stays gated)' : ''}: ${errorReason(err)}`;
 
-  const input = { ...patchFor(plan), employeeId: userid, email, displayName: plan.desired.name ?? userid, enabled: true };
-  let account: MailboxAccount;
-  try {
-    account = await ctx.write(() => mailbox.create(input), { id: `dry-run:${userid}`, employeeId: userid, enabled: true, email });
-  } catch (err) {
-    await ctx.audit({
-      action: 'failed',
-      target: 'mailbox',
-      outcome: 'error',
-      reason: `mailbox creation failed${record.disabledBy === 'gate' ? ' (member stays gated)' : ''}: ${errorReason(err)}`,
-    });
-    throw err;
+  const deleted = mailbox.findDeleted ? await mailbox.findDeleted(userid) : undefined;
+  let plan = first;
+  let account: MailboxAccount | undefined;
+  if (deleted) {
+    // Linked in the intent's state write: a crash after the restore finds this account ours (decide row 20).
+    record = { ...record, targetId: deleted.id };
+    plan = await planProfile(ctx, w, { ...deleted, deleted: false }, undefined);
+    steps.push(
+      step(
+        { action: 'restore', target: 'mailbox', ...(deleted.enabled ? {} : { changes: ENABLED }), reason: 'rehire: the soft-deleted account is restored (same id, same mailbox content)' },
+        { mailbox: 'enabled', id: deleted.id },
+        async () => {
+          account = await mailbox.restore!(deleted.id);
+          // Always: Graph documents the answer only as a directoryObject, so its accountEnabled is not to be trusted.
+          await mailbox.enable(deleted.id);
+          account = { ...account, enabled: true };
+        },
+        failed('restore'),
+      ),
+    );
+    if (plan.changes.length) steps.push(await updateMailbox(ctx, deleted.id, plan));
+  } else {
+    const input = { ...patchFor(first), employeeId: userid, email, displayName: first.desired.name ?? userid, enabled: true };
+    steps.push(
+      step(
+        { action: 'create', target: 'mailbox', changes: auditChanges(first.changes), ...(first.withheldReason ? { reason: first.withheldReason } : {}) },
+        { mailbox: 'exists' },
+        async () => void (account = await mailbox.create(input)),
+        failed('creation'),
+      ),
+    );
   }
-  await ctx.audit({
-    action: 'create',
-    target: 'mailbox',
-    changes: auditChanges(plan.changes),
-    ...(plan.withheldReason ? { reason: plan.withheldReason } : {}),
-  });
-  const groups = await moveGroups(ctx, account.id, plan, undefined);
-
-  if (record.disabledBy === 'gate') {
-    await ctx.write(() => wecom.updateUser(userid, { enable: 1 }), undefined);
-    await ctx.audit({ action: 'enable', target: 'wecom', changes: [{ field: 'enabled', old: false, new: true }], reason: 'onboarding gate: mailbox created' });
+  if (record.disabledBy === 'gate' && (gating || memberState(w) === 'disabled')) {
+    steps.push(step({ action: 'enable', target: 'wecom', changes: ENABLED, reason: 'onboarding gate: mailbox created' }, { wecom: 'enabled' }, () => wecom.updateUser(userid, { enable: 1 })));
   } else if (gate && tagId !== undefined && wecom.addTagUsers) {
-    await ctx.write(() => wecom.addTagUsers!(tagId, [userid]), undefined);
-    await ctx.audit({ action: 'update', target: 'wecom', changes: [{ field: 'tag', new: tagId }], reason: 'onboarding: provisioned tag' });
+    steps.push(step({ action: 'update', target: 'wecom', changes: [{ field: 'tag', new: tagId }], reason: 'onboarding: provisioned tag' }, { redo: 'tag', tagId }, () => wecom.addTagUsers!(tagId, [userid])));
   }
-  await persist(ctx, active(record, account.id), plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, true);
+
+  // A new account's id is known only once it exists: a recovered run finds it by employeeId.
+  const rec = await perform(ctx, record, steps, activeOutcome(deleted?.id));
+  const accountId = account?.id ?? deleted?.id ?? `dry-run:${userid}`;
+  // A new or restored account is in no department group (Graph drops a deleted user's memberships).
+  const groups = await moveGroups(ctx, accountId, plan, undefined);
+  await persist(ctx, withOutcome(rec, activeOutcome(accountId)), plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, true);
 }

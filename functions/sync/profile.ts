@@ -15,6 +15,7 @@ import { toMailboxInput } from './mapping';
 import { isSensitiveField, type Contact } from './model';
 import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
 import { applyProfile } from './policy';
+import type { DepartmentTree } from './departments';
 import { canonicalValue } from './state-record';
 
 export interface FieldChange {
@@ -62,6 +63,22 @@ function currentContact(m: MailboxAccount | undefined, s: StateRecord | undefine
   return current;
 }
 
+/** A tree copy younger than this is not reloaded again for a disagreement (one that never resolves must not cost a call per run). */
+const TREE_REFRESH_MIN_AGE_MS = 5_000;
+
+/**
+ * Signs that the cached department tree is older than the target: the mailbox (or what we
+ * last stored) holds a department path the tree does not know, or a different main path for
+ * the member's main department than the tree computes.
+ */
+function treeLooksStale(tree: DepartmentTree, desired: Contact, m: MailboxAccount | undefined, s: StateRecord | undefined): boolean {
+  const stored = Array.isArray(s?.fields.departments) ? (s!.fields.departments as string[]) : [];
+  const targetPaths = [...(m?.department ? [m.department] : []), ...stored];
+  if (targetPaths.some((p) => !tree.hasPath(p))) return true;
+  const main = desired.departments?.[0];
+  return m?.department != null && main !== undefined && main !== m.department;
+}
+
 export async function planProfile(
   ctx: RunContext,
   w: WecomUser,
@@ -69,8 +86,15 @@ export async function planProfile(
   s: StateRecord | undefined,
 ): Promise<ProfilePlan> {
   const { config } = ctx.deps;
-  const tree = await ctx.deps.departments.get();
-  const normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
+  let tree = await ctx.deps.departments.get();
+  let normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
+  if (treeLooksStale(tree, normalized.contact, m, s)) {
+    // A department renamed in WeCom sends no event: another process (a reconcile repair) may
+    // already have written the new path, whose echo brings us here with an old copy. Decide
+    // on a fresh tree, or we would write the old path back.
+    tree = await ctx.deps.departments.fresh(TREE_REFRESH_MIN_AGE_MS);
+    normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
+  }
   const refusals: Refusal[] = normalized.problems.map((p) => ({ field: p.field, reason: p.reason }));
   const applied = applyProfile(normalized.contact, config.profile) as ReturnType<typeof applyProfile> & { outOfScope?: boolean };
   const { contact: desired, withheld } = applied;

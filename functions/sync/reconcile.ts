@@ -160,6 +160,8 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
   // ---------------------------------------------------------------- mailbox side (streamed)
   let mailboxAccounts = 0;
   let managed = 0;
+  /** Disabled on both sides: offboarded (in sync) — unless the onboarding gate is what holds them. */
+  const bothDisabled: string[] = [];
   let inSync = 0;
   let cursor: string | undefined;
   do {
@@ -175,12 +177,22 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
       if (m.department && !knownPaths.has(m.department)) {
         add({ class: 'mailbox-department-unknown', subject: userSubject(m.employeeId), userid: m.employeeId, accountId: m.id, detail: `mailbox department '${m.department}' is not a WeCom department path` });
       }
-      if (outOfScope.has(m.employeeId) || comparePerson(deps, m, people.get(m.employeeId), add)) inSync++;
+      if (outOfScope.has(m.employeeId)) inSync++;
+      else {
+        const verdict = comparePerson(deps, m, people.get(m.employeeId), add);
+        if (verdict === 'in-sync') inSync++;
+        else if (verdict === 'both-disabled') bothDisabled.push(m.employeeId);
+      }
     }
     cursor = page.next;
     deps.progress?.({ phase: 'mailbox', done: mailboxAccounts });
   } while (cursor);
 
+  for (const userid of bothDisabled) {
+    const gated = await gateReason(deps, userid, 'its mailbox account exists but is disabled: enable it (a mail administrator’s decision) and the member is enabled next');
+    if (gated === undefined) inSync++;
+    else add({ class: 'gated', subject: userSubject(userid), userid, detail: `held by the onboarding gate: ${gated}` });
+  }
   for (const [userid, p] of people) {
     if (p.seen) continue;
     if (p.enabled) {
@@ -238,10 +250,11 @@ export function summary(r: ReconcileReport): string {
 
 // ------------------------------------------------------------------ classification
 
-/** Why a member is held by the onboarding gate (the last failure audited), or undefined when they are not. */
-async function gateReason(deps: ReconcileDeps, userid: string): Promise<string | undefined> {
+/** Why a member is held by the onboarding gate (`known`, else the last failure audited), or undefined when they are not. */
+async function gateReason(deps: ReconcileDeps, userid: string, known?: string): Promise<string | undefined> {
   const s = await deps.state.get(userSubject(userid));
   if (!s || s.disabledBy !== 'gate') return undefined;
+  if (known) return known;
   const failed = (await deps.audit.bySubject(userSubject(userid))).filter((a) => a.action === 'failed' && a.reason).at(-1);
   return failed ? redactText(failed.reason!) : 'mailbox not created yet';
 }
@@ -276,30 +289,30 @@ async function collect(deps: ReconcileDeps, map: Map<string, string[]>, masked: 
   }
 }
 
-/** Compare one managed account with its WeCom person; returns true when in sync. */
-function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | undefined, add: (f: Finding) => void): boolean {
+/** Compare one managed account with its WeCom person. */
+function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | undefined, add: (f: Finding) => void): 'in-sync' | 'drift' | 'both-disabled' {
   const userid = m.employeeId!;
   const base = { subject: userSubject(userid), userid, accountId: m.id };
   if (!p) {
     // Already disabled: offboarded, nothing left to do (the mailbox owns deleting it).
-    if (!m.enabled) return true;
+    if (!m.enabled) return 'in-sync';
     add({ ...base, class: 'extra-in-mailbox', detail: 'managed account (employeeId) whose userid is not in WeCom' });
-    return false;
+    return 'drift';
   }
   if (p.seen) {
     add({ ...base, class: 'extra-in-mailbox', detail: 'a second mailbox account carries the same employeeId' });
-    return false;
+    return 'drift';
   }
   p.seen = true;
   if (p.enabled && !m.enabled) {
     add({ ...base, class: 'offboarded-in-mailbox', detail: 'mailbox disabled but WeCom member active' });
-    return false;
+    return 'drift';
   }
   if (!p.enabled && m.enabled) {
     add({ ...base, class: 'disabled-in-wecom', detail: 'WeCom member disabled but mailbox active' });
-    return false;
+    return 'drift';
   }
-  if (!p.enabled) return true;
+  if (!p.enabled) return 'both-disabled';
   const current: Contact = { ...normalizeMailboxAccount(m), userid };
   delete current.enabled;
   const changes = diffContact(p.desired, current, deps.config.profile.authority ?? {}).filter(
@@ -307,9 +320,9 @@ function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | 
     (c: { field: string }) =>
       !(c.field === 'departments' && (p.desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)) && !p.shared?.has(c.field),
   );
-  if (!changes.length) return true;
+  if (!changes.length) return 'in-sync';
   add({ ...base, class: 'fields-differ', fields: changes.map((c: { field: string }) => c.field), detail: changes.map(describe).join('; ') });
-  return false;
+  return 'drift';
 }
 
 /** A change as an operator may read it: sensitive values masked, structured ones summarized. */

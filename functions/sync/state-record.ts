@@ -112,8 +112,26 @@ export function newRecord(ctx: RunContext, userid: string): StateRecord {
   };
 }
 
-/** Write the record (unless dry run); returns the stored record with its new version. */
-export async function putState(ctx: RunContext, record: StateRecord): Promise<StateRecord> {
-  const next: StateRecord = { ...record, lastEventId: ctx.message.eventId, lastSyncedAt: ctx.deps.now().toISOString() };
-  return ctx.write(() => ctx.deps.state.put(next), { ...next, version: next.version + 1 });
+/**
+ * Write the record (unless dry run); returns the stored record with its new version.
+ *
+ * Within one run the writes chain: a record built from what the run read earlier is written
+ * on top of the version this run itself wrote last (its write-ahead intent, say), so callers
+ * need not thread versions through; a write by anyone else in between still conflicts. Every
+ * write but the intent's own clears the intent: once a run writes its outcome, its steps are
+ * done and audited.
+ */
+export async function putState(ctx: RunContext, record: StateRecord, opts: { keepIntent?: boolean } = {}): Promise<StateRecord> {
+  const mine = ctx.lastState?.subject === record.subject ? ctx.lastState : undefined;
+  const next: StateRecord = {
+    ...record,
+    ...(mine && mine.version > record.version ? { version: mine.version } : {}),
+    lastEventId: ctx.message.eventId,
+    lastSyncedAt: ctx.deps.now().toISOString(),
+  };
+  if (!opts.keepIntent) delete next.intent;
+  if (ctx.releaseHeld) delete next.held;
+  const written = await ctx.write(() => ctx.deps.state.put(next), { ...next, version: next.version + 1 });
+  ctx.lastState = written;
+  return written;
 }

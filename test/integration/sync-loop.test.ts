@@ -52,7 +52,9 @@ beforeAll(async () => {
   process.stdout.write = ((c: unknown, ...r: unknown[]) => (captured.push(String(c)), (writes.out as any)(c, ...r))) as typeof process.stdout.write;
   process.stderr.write = ((c: unknown, ...r: unknown[]) => (captured.push(String(c)), (writes.err as any)(c, ...r))) as typeof process.stderr.write;
   loop = await startLoop({
-    config: { profile: { protectedDepartments: ['财务部'] } },
+    // A handful of people, several offboardings in a few seconds: the event-path guard
+    // (covered in test/unit/engine-guard.test.ts and the e2e tests) would hold them here.
+    config: { profile: { protectedDepartments: ['财务部'] }, deletionGuard: { enabled: false } },
   });
   admin = new GraphDirectory({
     apiBase: loop.graphSrv.baseUrl,
@@ -206,6 +208,35 @@ describe('mailbox → WeCom (offboarding)', () => {
     const failed = (await auditOf('taken')).filter((a) => a.action === 'failed');
     expect(failed[0]!.reason).toMatch(/mailbox creation failed \(member stays gated\)/);
     expect(loop.deadLetters().map((d) => d.message.subject)).toContain('user:taken');
+  });
+});
+
+describe('rehire over the wire: restore before create', () => {
+  it("a leaver's soft-deleted account (which still holds the address) is restored, not recreated: same id, audited 'restore'", async () => {
+    await createMember({ userid: 'qianqi', name: '钱七', department: [3], position: 'Engineer' });
+    await loop.settle();
+    const id = accountsOf('qianqi')[0]!.id;
+    // Leaves: deleted in WeCom (mailbox disabled by the sync), then the mail admins delete the account.
+    await deleteMember('qianqi');
+    await loop.settle();
+    await admin.delete(id);
+    await loop.settle();
+    expect(loop.graphSim.deletedItems.has(id)).toBe(true);
+    // Rehired under the same userid.
+    await createMember({ userid: 'qianqi', name: '钱七', department: [5], position: 'Manager' });
+    await loop.settle();
+    expect(loop.graphSim.deletedItems.has(id)).toBe(false);
+    const acc = loop.graphSim.users.get(id)!;
+    expect(acc).toMatchObject({ employeeId: 'qianqi', accountEnabled: true, jobTitle: 'Manager', department: '市场部' });
+    expect([...loop.graphSim.users.values()].filter((u) => u.employeeId === 'qianqi')).toHaveLength(1);
+    expect(loop.graphSim.calls['POST /v1.0/users']).toBeGreaterThan(0);
+    expect(loop.graphSim.calls['POST /v1.0/directory/deletedItems/{id}/restore']).toBe(1);
+    const groups = [...loop.graphSim.groups.values()].filter((g) => g.members.has(id)).map((g) => g.displayName);
+    expect(groups).toEqual(['市场部']);
+    expect(member('qianqi')!.enable).toBe(1);
+    const actions = (await auditOf('qianqi')).map((a) => `${a.action}:${a.target}`);
+    expect(actions.slice(-4)).toEqual(['disable:wecom', 'restore:mailbox', 'update:mailbox', 'enable:wecom']);
+    expect(loop.deadLetters().map((d) => d.message.subject)).not.toContain('user:qianqi');
   });
 });
 

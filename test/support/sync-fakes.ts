@@ -76,7 +76,8 @@ export class FakeMailbox implements MailboxDirectory {
       this.failCreate.times--;
       throw this.failCreate.error;
     }
-    if ([...this.accounts.values()].some((a) => a.email === input.email && !a.deleted)) throw new MailboxError('address already in use', false, 'conflict');
+    // As in Graph, a soft-deleted account still holds its address (UPN) until it is purged.
+    if ([...this.accounts.values()].some((a) => a.email === input.email)) throw new MailboxError('Graph POST /users failed: 400 Request_BadRequest/ObjectConflict', false, 'Request_BadRequest');
     const id = `acc-${++this.seq}`;
     const account: MailboxAccount = { enabled: true, ...input, id } as MailboxAccount;
     this.accounts.set(id, account);
@@ -99,9 +100,24 @@ export class FakeMailbox implements MailboxDirectory {
   async delete(id: string) {
     this.writes.push({ op: 'delete', id });
     this.must(id).deleted = true;
+    // Graph drops a deleted user's group memberships.
+    for (const g of this.groups.values()) g.members.delete(id);
   }
   async listPage(): Promise<MailboxPage> {
-    return { accounts: [...this.accounts.values()].map(clone) };
+    // Like Graph's /users: soft-deleted accounts are not listed.
+    return { accounts: [...this.accounts.values()].filter((a) => !a.deleted).map(clone) };
+  }
+  async findDeleted(userid: string) {
+    const found = [...this.accounts.values()].filter((a) => a.deleted && a.employeeId === userid);
+    const newest = found.at(-1);
+    return newest ? clone({ ...newest, enabled: false }) : undefined;
+  }
+  async restore(id: string) {
+    const a = this.must(id);
+    if (!a.deleted) throw new MailboxError('not found in deleted items', false, 'Request_ResourceNotFound');
+    this.writes.push({ op: 'restore', id });
+    delete a.deleted;
+    return clone(a);
   }
   async ensureGroup(path: string) {
     for (const g of this.groups.values()) if (g.path === path) return g.id;
@@ -176,6 +192,21 @@ export class FakeState implements StateStore {
   async releaseUnique(field: string, hash: string, subject: Subject) {
     const key = `${field}#${hash}`;
     if (this.claims.get(key) === subject) this.claims.delete(key);
+  }
+  async listHeld() {
+    return { records: [...this.records.values()].filter((r) => r.held).map(clone) };
+  }
+  async countManaged() {
+    return [...this.records.values()].filter((r) => r.subject.startsWith('user:') && r.status !== 'deleted').length;
+  }
+  /** The guard's window: subject → time admitted. */
+  window: Array<{ s: string; t: number }> = [];
+  async admitDestructive(subject: Subject, now: Date, windowMs: number, limit: number) {
+    this.window = this.window.filter((x) => x.t > now.getTime() - windowMs);
+    if (this.window.some((x) => x.s === subject)) return { admitted: true, inWindow: this.window.length };
+    if (this.window.length >= limit) return { admitted: false, inWindow: this.window.length };
+    this.window.push({ s: subject, t: now.getTime() });
+    return { admitted: true, inWindow: this.window.length };
   }
 }
 

@@ -36,6 +36,13 @@ describe('wecom-sync argument handling', () => {
     [['status', 'extra']],
     [['status', '--region', 'eu-west-1']],
     [['demo-offboard']],
+    [['approvals']],
+    [['approvals', 'grant']],
+    [['approvals', 'approve']],
+    [['approvals', 'approve', '--all', 'zhangsan']],
+    [['approvals', 'reject', 'user:bad id']],
+    [['approvals', 'list', '--all']],
+    [['dlq', 'list', '--all']],
   ])('%j is a usage error (64), reported on stderr', async (argv) => {
     const c = capture();
     expect(await main(argv, { io: c.io, cwd: '/nonexistent' })).toBe(64);

@@ -84,6 +84,19 @@ describe('person decision table', () => {
     expect(run({ w: W.disabled, m: M.enabled, s: S({ status: 'gated', disabledBy: 'gate' }) })).toMatchObject({ row: 17, kind: 'enable-member', cause: 'gate' });
     expect(run({ w: W.disabled, m: M.enabled, s: S() })).toMatchObject({ row: 18, kind: 'disable-mailbox' });
   });
+  it('row 20: gated, its linked account disabled (a restore in progress) → enable the mailbox, then the member', () => {
+    expect(run({ w: W.disabled, m: M.disabled, s: S({ status: 'gated', disabledBy: 'gate' }) })).toMatchObject({ row: 20, kind: 'enable-mailbox', andMember: true });
+  });
+  it('row 21: gated, an account carrying the userid but not ours (not linked) is disabled → wait, never an offboarding', () => {
+    expect(run({ w: W.disabled, m: M.disabled, s: S({ status: 'gated', disabledBy: 'gate', targetId: undefined }) })).toMatchObject({ row: 21, kind: 'noop' });
+  });
+  it("the gate's disable is never an offboarding: gated + account gone → create (restore), not rows 8 / 15", () => {
+    for (const hint of [undefined, 'reconcile', 'update_user', 'graph.updated']) {
+      expect(run({ w: W.disabled, m: M.softDeleted, s: S({ status: 'gated', disabledBy: 'gate' }), hint })).toMatchObject({ row: 9, kind: 'create' });
+      expect(run({ w: W.disabled, m: M.missing, s: S({ status: 'gated', disabledBy: 'gate' }), hint })).toMatchObject({ row: 9, kind: 'create' });
+      expect(run({ w: W.disabled, m: M.disabled, s: S({ status: 'gated', disabledBy: 'gate' }), hint }).kind).not.toBe('offboard-member');
+    }
+  });
   it('row 19: both enabled → profile sync', () => {
     expect(run({ w: W.enabled, m: M.enabled, s: S() })).toMatchObject({ row: 19, kind: 'profile' });
     expect(run({ w: { userid: 'u1' }, m: M.enabled })).toMatchObject({ row: 19 });

@@ -100,15 +100,22 @@ describe('profile sync', () => {
     return h;
   }
 
-  it('one changed field → exactly one PATCH with only that key, audited, state written once', async () => {
+  it('one changed field → exactly one PATCH with only that key, audited, state written twice (intent, outcome)', async () => {
     const h = await synced();
     const puts = h.state.puts;
+    const seen: Array<{ intent?: unknown }> = [];
+    const put = h.state.put.bind(h.state);
+    h.state.put = async (r) => (seen.push(structuredClone(r)), put(r));
     h.wecomAdmin('u1', { position: 'Architect' });
     const out = await h.sync('u1', 'update_user');
     expect(h.mailbox.writes).toEqual([{ op: 'update', id: h.account('u1')[0]!.id, patch: { jobTitle: 'Architect' } }]);
     expect(h.audit.records).toHaveLength(1);
     expect(h.audit.records[0]).toMatchObject({ action: 'update', target: 'mailbox', changes: [{ field: 'position', old: 'Engineer', new: 'Architect' }] });
-    expect(h.state.puts).toBe(puts + 1);
+    // The write-ahead intent before the PATCH, the outcome (intent cleared) after it.
+    expect(h.state.puts).toBe(puts + 2);
+    expect(seen[0]!.intent).toMatchObject({ steps: [{ action: 'update', target: 'mailbox', expect: { mailboxFields: { position: expect.stringMatching(/^[0-9a-f]{64}$/) } } }] });
+    expect(seen[1]!.intent).toBeUndefined();
+    expect(h.state.records.get('user:u1')!.intent).toBeUndefined();
     expect(out.changes).toEqual([{ field: 'position', old: 'Engineer', new: 'Architect' }]);
   });
 

@@ -58,6 +58,19 @@ describe('redactText', () => {
     expect(out).toContain('Bearer ****');
   });
 
+  it('keeps provider error codes readable, masks long random tokens whatever their alphabet', () => {
+    expect(redactText('Graph POST /users failed: 400 Request_BadRequest/ObjectConflict')).toContain('Request_BadRequest/ObjectConflict');
+    expect(redactText('401 InvalidAuthenticationToken_InvalidAuthenticationToken')).toContain('InvalidAuthenticationToken_InvalidAuthenticationToken');
+    for (let i = 0; i < 500; i++) {
+      const token = randomBytes(30).toString('base64url');
+      expect(redactText(`got ${token} back`)).not.toContain(token);
+    }
+    // Letters only, but not words: still masked.
+    for (const t of ['xKqZpTrWmNbVcXlKjHgFdSaPoIuYtReWqAb', 'abcdefghijklmnopqrstuvwxyzabcdefghij', 'YvxxwwOxvqVcnqhwExtMexnxxfDxxxDdIbNxxyUx']) {
+      expect(redactText(t)).toBe(`****(${t.length})`);
+    }
+  });
+
   it('keeps dates, UUIDs, short ids and epoch seconds readable', () => {
     const text = 'deleteAfter 2026-12-01T00:00:00.000Z target 123e4567-e89b-12d3-a456-426614174000 user:20230001 dept 12 at 1767225600';
     expect(redactText(text)).toBe(text);
