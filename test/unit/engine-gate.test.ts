@@ -43,6 +43,21 @@ describe('restore before create (rehire)', () => {
     expect(h.state.records.get('user:amy')).toMatchObject({ status: 'active', targetId: oldId });
   });
 
+  it('a person never seen before costs no deleted-items lookup (one call per onboarding saved on the rate-limited side)', async () => {
+    const h = harness();
+    let lookups = 0;
+    const find = h.mailbox.findDeleted.bind(h.mailbox);
+    h.mailbox.findDeleted = async (u: string) => (lookups++, find(u));
+    h.addUser({ userid: 'new1' });
+    await h.sync('new1', 'create_user');
+    expect(h.account('new1')).toHaveLength(1);
+    expect(lookups).toBe(0);
+    await leaver(h, 'old1');
+    h.addUser({ userid: 'old1' });
+    await h.sync('old1', 'create_user');
+    expect(lookups).toBe(1);
+  });
+
   it('without a recycle bin (adapter without restore) the create fails on the reserved address: the member stays gated, never offboarded', async () => {
     const h = harness();
     h.mailbox.findDeleted = undefined as never;
