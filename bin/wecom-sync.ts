@@ -27,8 +27,16 @@ commands
       Validate a CSV in the official template; with --apply, bootstrap the mailbox accounts
       of the listed people through the sync engine (dry run by default).
   audit --subject ID [--since ISO] [--limit N] [--json]
-      The audit trail of one subject (user:<userid>, party:<id>, reconcile) and the result
-      of verifying its hash chain.
+      The audit trail of one subject (user:<userid>, party:<id>, reconcile) and its
+      verification: each record's HMAC link, seqs, and the newest signed digest's head.
+  audit verify (--all | --subject ID) [--json]
+      Verify every subject of the newest signed digest plus every subject with records
+      since it (or one subject); each break is listed with subject, seq and kind (edited,
+      inserted, removed, removed-newest, trail-deleted, unauthenticated, moved,
+      digest-invalid). Records expired by retention are not a break.
+  audit digest [--json]
+      Sign and store a digest of every chain head now (the audit-digest schedule does this
+      hourly; locally under .data/audit-digests/).
   dlq list [--json]
   dlq redrive [--id ID]
       Dead letters (parked sync messages, with the reason) and sending them back.
@@ -55,7 +63,7 @@ exit codes
   0   success; reconcile: in sync (or everything repaired)
   1   failure (a dependency failed, status unhealthy, a repair failed, nothing to redrive for --id)
   2   reconcile: drift found (or left unrepaired, e.g. refused by the deletion guard);
-      audit: the hash chain is broken
+      audit: the audit trail is broken (tampered records, or a digest that does not verify)
   64  usage error
 `;
 
@@ -83,7 +91,7 @@ const ACCEPTS: Record<string, string[]> = {
   reconcile: ['repair', 'apply', 'confirm'],
   'export-csv': ['source', 'out'],
   'import-csv': ['template', 'apply'],
-  audit: ['subject', 'since', 'limit'],
+  audit: ['subject', 'since', 'limit', 'all'],
   dlq: ['id'],
   approvals: ['all'],
   status: [],
@@ -92,7 +100,11 @@ const ACCEPTS: Record<string, string[]> = {
 };
 const GLOBAL = ['stack', 'region', 'data-dir', 'json', 'help'];
 
-function usageProblem(command: string, rest: string[], v: { region?: string; stack?: string; subject?: string; source?: string; template?: string; repair?: boolean; apply?: boolean; confirm?: boolean; all?: boolean }): string | undefined {
+function usageProblem(
+  command: string,
+  rest: string[],
+  v: { region?: string; stack?: string; subject?: string; since?: string; limit?: string; source?: string; template?: string; repair?: boolean; apply?: boolean; confirm?: boolean; all?: boolean },
+): string | undefined {
   if (v.region && !v.stack) return '--region needs --stack';
   if (command === 'reconcile' && (v.apply || v.confirm) && !v.repair) return '--apply and --confirm only make sense with --repair';
   if (command === 'dlq' && rest[0] !== 'list' && rest[0] !== 'redrive') return 'dlq needs a subcommand: list | redrive [--id ID]';
@@ -103,12 +115,24 @@ function usageProblem(command: string, rest: string[], v: { region?: string; sta
     if (sub !== 'list' && Boolean(v.all) === ids.length > 0) return `approvals ${sub} needs --all or one or more IDs (not both)`;
     if (ids.some((id) => !/^(user:)?[A-Za-z0-9_.@-]{1,64}$/.test(id))) return 'an ID is a WeCom userid or user:<userid>';
   }
-  if (command === 'audit' && !v.subject) return 'audit needs --subject (e.g. user:zhangsan, party:2, reconcile)';
+  if (command === 'audit') {
+    const sub = rest[0];
+    if (sub === undefined) {
+      if (!v.subject) return 'audit needs --subject (e.g. user:zhangsan, party:2, reconcile) or a subcommand: verify | digest';
+      if (v.all) return '--all goes with audit verify';
+    } else if (sub === 'verify') {
+      if (Boolean(v.all) === Boolean(v.subject)) return 'audit verify needs --all or --subject ID (not both)';
+      if (v.since || v.limit) return 'audit verify takes no --since or --limit';
+    } else if (sub === 'digest') {
+      if (v.subject || v.all || v.since || v.limit) return 'audit digest takes no option but --json';
+    } else return `unknown audit subcommand '${sub}': verify (--all | --subject ID) | digest`;
+  }
   if (command === 'import-csv' && !rest[0]) return 'import-csv needs a FILE';
   if (command === 'demo-offboard' && !rest[0]) return 'demo-offboard needs a WeCom userid';
   if (command === 'export-csv' && v.source && !['wecom', 'mailbox'].includes(v.source)) return '--source is wecom or mailbox';
   if (command === 'import-csv' && v.template && !['wecom', 'm365'].includes(v.template)) return '--template is wecom or m365';
-  const extraPositionals = command === 'approvals' ? false : command === 'dlq' || command === 'import-csv' || command === 'demo-offboard' ? rest.length > 1 : rest.length > 0;
+  const extraPositionals =
+    command === 'approvals' ? false : command === 'dlq' || command === 'import-csv' || command === 'demo-offboard' || command === 'audit' ? rest.length > 1 : rest.length > 0;
   if (extraPositionals) return `unexpected argument(s): ${rest.join(' ')}`;
   return undefined;
 }
@@ -163,6 +187,8 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       case 'reconcile':
         return await commands.reconcileCommand(target, { repair: v.repair, apply: v.apply, confirm: v.confirm, json: v.json }, io);
       case 'audit':
+        if (rest[0] === 'verify') return await commands.auditVerifyCommand(target, { subject: v.subject, all: v.all, json: v.json }, io);
+        if (rest[0] === 'digest') return await commands.auditDigestCommand(target, { json: v.json }, io);
         return await commands.auditCommand(target, { subject: v.subject, since: v.since, limit: v.limit, json: v.json }, io);
       case 'dlq':
         return await commands.dlqCommand(target, rest[0], { id: v.id, json: v.json }, io);

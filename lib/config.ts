@@ -43,6 +43,13 @@ const scheduleExpression = z
     message: 'EventBridge wants a singular unit for 1 ("rate(1 hour)") and a plural one otherwise ("rate(2 hours)")',
   });
 
+/** A rate() expression's period in seconds ('rate(1 hour)' → 3600); undefined for cron(). */
+export function rateSeconds(expression: string): number | undefined {
+  const m = /^rate\((\d+) (minute|hour|day)s?\)$/.exec(expression);
+  if (!m) return undefined;
+  return Number(m[1]) * { minute: 60, hour: 3600, day: 86_400 }[m[2] as 'minute' | 'hour' | 'day'];
+}
+
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 
 const syncProfile = z
@@ -109,6 +116,15 @@ export const deploymentConfigSchema = z
         health: scheduleExpression.default('rate(15 minutes)'),
         /** Re-enqueue inbox items a receiver left pending (functions/queue/sweep.ts). */
         inboxSweep: scheduleExpression.default('rate(5 minutes)'),
+        /**
+         * Sign a digest of every audit chain head (functions/audit/run.ts). A rate(), not a
+         * cron(): its period is recorded in each digest as the verifier's tolerance (records
+         * within one period of their expiry, or after the newest digest, are the unanchored ones).
+         */
+        auditDigest: scheduleExpression
+          .refine((s) => rateSeconds(s) !== undefined, 'must be a rate(...) expression: its period is the audit verification tolerance')
+          .refine((s) => (rateSeconds(s) ?? 0) <= 86_400, 'must run at least daily: a longer period leaves more records unanchored')
+          .default('rate(1 hour)'),
       })
       .strict()
       .default({
@@ -117,6 +133,7 @@ export const deploymentConfigSchema = z
         graceDeleter: 'rate(1 hour)',
         health: 'rate(15 minutes)',
         inboxSweep: 'rate(5 minutes)',
+        auditDigest: 'rate(1 hour)',
       }),
     /** Alarm notifications go to this address (an SNS email subscription; confirm the mail). */
     alarmEmail: z.email({ error: 'must be an email address' }).optional(),

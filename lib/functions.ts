@@ -25,6 +25,11 @@
  * | health         | 256 MB  | 60 s    | token fetches, queue depths: small and I/O bound.                  |
  * | inbox-sweeper  | 256 MB  | 60 s    | a Query of the inbox's pending index, then enqueue + mark what a   |
  * |                |         |         | receiver left pending (normally nothing); ≤ 1,000 items a run.    |
+ * | audit-digest   | 512 MB  | 5 min   | hourly: one byDay Query for the hour's records, a HMAC per record, |
+ * |                |         |         | one KMS Sign, one PutObject of the snapshot (~100 B per subject). |
+ * |                |         |         | The first run walks the retention window (~400 Queries), and the   |
+ * |                |         |         | snapshot of 10,000 subjects is ~1 MB of JSON: memory and time for  |
+ * |                |         |         | that once, not for the hourly run.                                 |
  *
  * Bundling: local esbuild (no Docker), minified ESM for node24 with source maps. Where the
  * AWS SDK comes from is decided per function (`RUNTIME_SDK` below), from measurements
@@ -58,6 +63,7 @@ export const HANDLERS = [
   'grace-deleter',
   'health',
   'inbox-sweeper',
+  'audit-digest',
 ] as const;
 export type HandlerName = (typeof HANDLERS)[number];
 
@@ -78,6 +84,7 @@ export const SIZING: Record<HandlerName, FunctionSizing> = {
   'grace-deleter': { memoryMb: 512, timeout: Duration.minutes(5) },
   health: { memoryMb: 256, timeout: Duration.seconds(60) },
   'inbox-sweeper': { memoryMb: 256, timeout: Duration.seconds(60) },
+  'audit-digest': { memoryMb: 512, timeout: Duration.minutes(5) },
 };
 
 /** Handlers that call WeCom's API and therefore need the trusted egress IP when it is on. */

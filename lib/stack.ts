@@ -19,6 +19,14 @@
  * no wildcard actions); table access to a CMK-encrypted table is granted on the key only
  * `kms:ViaService` DynamoDB/SQS/S3, and direct key use (envelopes) only with this app's
  * encryption context.
+ *
+ * AUDIT: append-only twice over. The allowed audit writes are PutItem (conditional, by the
+ * code) and nothing else, and every function role carries an explicit Deny of UpdateItem,
+ * DeleteItem, BatchWriteItem and PartiQL on the audit table and its index, so no later grant
+ * can open them by mistake. Each record is linked by a HMAC under the audit chain key (a data
+ * key under PersonalDataKey, encryption context purpose `audit-chain-key`), and an hourly job
+ * signs a digest of every chain head with a KMS asymmetric key into an Object Lock bucket
+ * (lib/audit-digest.ts): table access alone can neither forge a record nor hide a removal.
  */
 import { Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -40,9 +48,13 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { AUDIT_CHAIN_KEY } from '../functions/security/audit-chain-key';
 import { KMS_APP } from '../functions/security/envelope';
+import { AUDIT_RETENTION_DAYS } from '../functions/store/audit';
 import { INBOX_PENDING_INDEX } from '../functions/store/tables';
-import { type DeploymentConfig, toSyncConfig } from './config';
+import { DIGEST_PREFIX } from '../functions/audit/s3-store';
+import { AuditDigestStorage } from './audit-digest';
+import { type DeploymentConfig, rateSeconds, toSyncConfig } from './config';
 import { CALLS_WECOM, HANDLERS, SIZING, SyncFunction, type HandlerName } from './functions';
 import { createTable, indexNames, type TableRole } from './tables';
 
@@ -67,7 +79,19 @@ const TABLE_ACTIONS = {
   ],
   stateRead: ['dynamodb:GetItem', 'dynamodb:Query'],
   auditAppend: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+  auditRead: ['dynamodb:GetItem', 'dynamodb:Query'],
 } as const;
+
+/** Denied on the audit table and its index to every function role, whatever else it is granted. */
+export const AUDIT_DENIED_ACTIONS = [
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:PartiQLInsert',
+  'dynamodb:PartiQLUpdate',
+  'dynamodb:PartiQLDelete',
+  'dynamodb:PartiQLSelect',
+] as const;
 
 /** What DynamoDB / SQS / S3 need on a caller's behalf to use a customer-managed key. */
 const KEY_VIA_SERVICE_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
@@ -115,8 +139,15 @@ const ACCOUNT_KEY_ACTIONS = [
 interface Access {
   /** 'rw': the receivers (record, mark). 'sweep': list pending items through their index, mark them. */
   inbox?: 'rw' | 'sweep';
-  state?: 'rw' | 'r';
-  audit?: 'append';
+  /** 'chain-key': GetItem of the audit chain key's meta item only (dynamodb:LeadingKeys). */
+  state?: 'rw' | 'r' | 'chain-key';
+  /**
+   * 'append': PutItem + reads, and the chain key (unwrap, or generate on a fresh deployment);
+   * 'read': reads (incl. the byDay index) and unwrapping the chain key, never generating it.
+   */
+  audit?: 'append' | 'read';
+  /** Sign audit digests (kms:Sign on the signing key) and store them (the Object Lock bucket). */
+  digests?: boolean;
   queueSend?: boolean;
   queueConsume?: boolean;
   dlqSend?: boolean;
@@ -160,10 +191,12 @@ export const ACCESS: Record<HandlerName, Access> = {
   health: { state: 'r', queueDepth: true, secrets: ['wecomApi', 'mailbox'] },
   // Re-enqueues what a receiver left pending: the inbox and the queue, nothing on personal data, no secret.
   'inbox-sweeper': { inbox: 'sweep', queueSend: true, secrets: [] },
+  // Reads the audit trail and the chain key, signs and stores digests; writes no table.
+  'audit-digest': { state: 'chain-key', audit: 'read', digests: true, secrets: [] },
 };
 
 /** The schedule-driven functions: each has an errors alarm and a line on the dashboard. */
-const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper'] as const satisfies readonly HandlerName[];
+const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const satisfies readonly HandlerName[];
 
 export class WecomMailboxSyncStack extends Stack {
   readonly functions: Record<HandlerName, SyncFunction>;
@@ -173,6 +206,7 @@ export class WecomMailboxSyncStack extends Stack {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly api: apigw.HttpApi;
+  readonly auditDigests: AuditDigestStorage;
   /** The NAT gateway's Elastic IP (WeCom trusted IP), when wecomEgress.fixedIp is on. */
   egressIp?: ec2.CfnEIP;
 
@@ -252,6 +286,17 @@ export class WecomMailboxSyncStack extends Stack {
       serverAccessLogsPrefix: 'report-bucket/',
       lifecycleRules: [{ expiration: Duration.days(cfg.reportRetentionDays), noncurrentVersionExpiration: Duration.days(30) }],
     });
+
+    // ------------------------------------------------------------------ audit digests
+    this.auditDigests = new AuditDigestStorage(this, 'AuditDigests', {
+      auditRetentionDays: AUDIT_RETENTION_DAYS,
+      encryptionKey: this.personalDataKey,
+      accessLogsBucket,
+      aliasPrefix: `alias/${this.stackName}`,
+    });
+    const digestBucket = this.auditDigests.bucket;
+    const digestIntervalSeconds = rateSeconds(cfg.schedules.auditDigest);
+    if (!digestIntervalSeconds) throw new Error('schedules.auditDigest must be a rate() expression');
 
     // ------------------------------------------------------------------ secrets
     const secrets = {
@@ -337,8 +382,15 @@ export class WecomMailboxSyncStack extends Stack {
       if (access.audit) env.AUDIT_TABLE = this.tables.audit.tableName;
       if (access.queueSend || access.queueConsume || access.queueDepth) env.QUEUE_URL = this.queue.queueUrl;
       if (access.dlqSend || access.queueDepth) env.DLQ_URL = this.deadLetterQueue.queueUrl;
-      if (access.envelopes) env.KMS_KEY_ID = this.personalDataKey.keyArn;
+      // The personal-data key wraps the envelopes' data keys and the audit chain key.
+      if (access.envelopes || access.audit) env.KMS_KEY_ID = this.personalDataKey.keyArn;
       if (access.reports) env.REPORT_BUCKET = reportBucket.bucketName;
+      if (access.digests) {
+        env.AUDIT_DIGEST_BUCKET = digestBucket.bucketName;
+        env.AUDIT_DIGEST_KEY_ID = this.auditDigests.signingKey.keyArn;
+        env.AUDIT_RETENTION_DAYS = String(AUDIT_RETENTION_DAYS);
+        env.AUDIT_DIGEST_INTERVAL_SECONDS = String(digestIntervalSeconds);
+      }
       for (const s of access.secrets) env[secretEnv[s]] = secrets[s].secretArn;
       environments[name] = env;
     }
@@ -378,7 +430,19 @@ export class WecomMailboxSyncStack extends Stack {
       }
       if (access.state === 'rw') allow('StateTable', TABLE_ACTIONS.stateReadWrite, tableResources('state', true));
       if (access.state === 'r') allow('StateTableRead', TABLE_ACTIONS.stateRead, tableResources('state', true));
-      if (access.audit) allow('AuditTableAppend', TABLE_ACTIONS.auditAppend, tableResources('audit', true));
+      if (access.state === 'chain-key') {
+        // One item: the wrapped audit chain key. No other state (people, claims) is readable.
+        allow('StateChainKeyItem', ['dynamodb:GetItem'], tableResources('state', false), {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [AUDIT_CHAIN_KEY.pk] },
+        });
+      }
+      if (access.audit === 'append') allow('AuditTableAppend', TABLE_ACTIONS.auditAppend, tableResources('audit', true));
+      if (access.audit === 'read') allow('AuditTableRead', TABLE_ACTIONS.auditRead, tableResources('audit', true));
+      // Explicit, for every role (even those without audit access): an Allow added later
+      // anywhere cannot make the audit table mutable.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'AuditTableAppendOnly', effect: iam.Effect.DENY, actions: [...AUDIT_DENIED_ACTIONS], resources: tableResources('audit', true) }),
+      );
       if (access.queueSend) allow('WorkQueueSend', ['sqs:SendMessage'], [this.queue.queueArn]);
       if (access.dlqSend) allow('DeadLetterQueueSend', ['sqs:SendMessage'], [this.deadLetterQueue.queueArn]);
       if (access.queueDepth) {
@@ -393,7 +457,7 @@ export class WecomMailboxSyncStack extends Stack {
       if (transportVia.length) {
         allow('TransportKeyViaService', KEY_VIA_SERVICE_ACTIONS, [this.transportKey.keyArn], via(...transportVia));
       }
-      const personalVia = [...(access.state || access.audit ? ['dynamodb'] : []), ...(access.reports ? ['s3'] : [])];
+      const personalVia = [...(access.state || access.audit ? ['dynamodb'] : []), ...(access.reports || access.digests ? ['s3'] : [])];
       if (personalVia.length) {
         allow('PersonalDataKeyViaService', KEY_VIA_SERVICE_ACTIONS, [this.personalDataKey.keyArn], via(...personalVia));
       }
@@ -403,7 +467,28 @@ export class WecomMailboxSyncStack extends Stack {
           StringEquals: { 'kms:EncryptionContext:app': KMS_APP },
         });
       }
+      if (access.audit) {
+        // The audit chain key only: its own encryption-context purpose, so this grants no
+        // envelope or keyed-hash key. Appenders may generate it on a fresh deployment.
+        allow('AuditChainKey', access.audit === 'append' ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt'], [this.personalDataKey.keyArn], {
+          StringEquals: { 'kms:EncryptionContext:app': KMS_APP, 'kms:EncryptionContext:purpose': AUDIT_CHAIN_KEY.purpose },
+        });
+      }
       if (access.reports) allow('ReportWrite', ['s3:PutObject'], [reportBucket.arnForObjects('reports/*')]);
+      if (access.digests) {
+        allow('AuditDigestSign', ['kms:Sign'], [this.auditDigests.signingKey.keyArn], {
+          StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' },
+        });
+        // The public key checks the previous digest before building on it: a digest planted in
+        // the bucket must not have its heads laundered into a genuinely signed one.
+        allow('AuditDigestPublicKey', ['kms:GetPublicKey'], [this.auditDigests.signingKey.keyArn]);
+        allow('AuditDigestWriteRead', ['s3:PutObject', 's3:GetObject'], [digestBucket.arnForObjects(`${DIGEST_PREFIX}*`)]);
+        allow('AuditDigestList', ['s3:ListBucket'], [digestBucket.bucketArn], { StringLike: { 's3:prefix': `${DIGEST_PREFIX}*` } });
+        Validations.of(role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(digestBucket.node.defaultChild as s3.CfnBucket)}.Arn>/${DIGEST_PREFIX}*]`,
+          reason: 'The audit digest job writes one digest object per run under digests/ (keys are creation times) and reads the newest; the prefix is the narrowest possible resource. Overwrites are refused by If-None-Match and Object Lock.',
+        });
+      }
       for (const s of access.secrets) secrets[s].grantRead(role);
 
       if (network && CALLS_WECOM.includes(name)) {
@@ -480,6 +565,7 @@ export class WecomMailboxSyncStack extends Stack {
     schedule('GraceDeleterSchedule', 'grace-deleter', cfg.schedules.graceDeleter, 'delete offboarded members after the grace period');
     schedule('HealthSchedule', 'health', cfg.schedules.health, 'health check: tokens, endpoints, queue depth');
     schedule('InboxSweepSchedule', 'inbox-sweeper', cfg.schedules.inboxSweep, 're-enqueue inbox items a receiver left pending');
+    schedule('AuditDigestSchedule', 'audit-digest', cfg.schedules.auditDigest, 'sign a digest of every audit chain head (Object Lock bucket)');
 
     // ------------------------------------------------------------------ alarms
     const topic = new sns.Topic(this, 'AlarmTopic', {
@@ -599,6 +685,9 @@ export class WecomMailboxSyncStack extends Stack {
     // (its key policy still decides who may use it) and the non-secret runtime config.
     new CfnOutput(this, 'PersonalDataKeyArn', { value: this.personalDataKey.keyArn });
     new CfnOutput(this, 'SyncConfig', { value: syncConfig, description: 'SYNC_CONFIG of the functions (no secrets)' });
+    // For `wecom-sync audit verify|digest --stack NAME`: where the digests are and the key that signs them.
+    new CfnOutput(this, 'AuditDigestBucketName', { value: digestBucket.bucketName });
+    new CfnOutput(this, 'AuditDigestSigningKeyArn', { value: this.auditDigests.signingKey.keyArn });
     if (this.egressIp) {
       new CfnOutput(this, 'WecomEgressIp', {
         value: this.egressIp.ref,

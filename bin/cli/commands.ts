@@ -2,12 +2,15 @@
  * The operator CLI's commands, as functions of (target, arguments, io) → exit code, so the
  * e2e test can run them in-process as well as through the binary.
  *
- * Exit codes: 0 success / in sync, 2 drift found (reconcile) or audit chain broken,
+ * Exit codes: 0 success / in sync, 2 drift found (reconcile) or audit trail broken,
  * 1 failure, 64 usage error.
  */
 import { userInfo } from 'node:os';
 import type { SyncMessage } from '../../functions/queue/messages';
+import { runAuditDigest } from '../../functions/audit/run';
+import { verifyAudit, type AuditVerification } from '../../functions/audit/verify';
 import { redactText } from '../../functions/security/redact';
+import type { ChainProblem } from '../../functions/store/audit-chain';
 import type { AuditRecord } from '../../functions/store/ports';
 import { decideHeld, listHeld, type Verdict } from '../../functions/sync/approvals';
 import { checkHealth, type HealthResult } from '../../functions/sync/health';
@@ -91,6 +94,7 @@ export interface AuditArgs {
   json?: boolean;
 }
 
+/** One subject's trail, and its verification against the signed digests (exit 2 on a break). */
 export async function auditCommand(target: CliTarget, args: AuditArgs, io: Io): Promise<number> {
   if (!args.subject) throw new UsageError('audit needs --subject (e.g. user:zhangsan, party:2, reconcile)');
   let since: Date | undefined;
@@ -100,8 +104,8 @@ export async function auditCommand(target: CliTarget, args: AuditArgs, io: Io): 
   }
   const limit = args.limit ? Number(args.limit) : undefined;
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new UsageError('--limit must be a positive integer');
-  const audit = await target.audit();
-  const [records, chain] = await Promise.all([audit.bySubject(args.subject, { ...(since ? { since } : {}) }), audit.verify(args.subject)]);
+  const [audit, integrity] = await Promise.all([target.audit(), target.auditIntegrity()]);
+  const [records, chain] = await Promise.all([audit.bySubject(args.subject, { ...(since ? { since } : {}) }), verifyAudit(integrity.verify, { subject: args.subject })]);
   const shown = limit ? records.slice(-limit) : records;
   const code = chain.ok ? EXIT.ok : EXIT.drift;
   if (args.json) {
@@ -123,7 +127,70 @@ export async function auditCommand(target: CliTarget, args: AuditArgs, io: Io): 
     })),
     ['seq', 'at', 'operator', 'action', 'target', 'outcome', 'changes', 'reason'],
   );
-  io.out(chain.ok ? `chain: verified (${records.length} record(s) shown of the subject's chain)` : `CHAIN BROKEN: ${chain.problems.join('; ')}`);
+  if (chain.ok) io.out(`chain: verified (${records.length} record(s) shown of the subject's chain; ${anchor(chain)})`);
+  else {
+    io.out('CHAIN BROKEN:');
+    problemTable(io, chain.problems);
+  }
+  return code;
+}
+
+function anchor(v: AuditVerification): string {
+  return v.digest ? `newest signed digest ${v.digest.createdAt}` : 'no signed digest yet: the newest records are not anchored';
+}
+
+function problemTable(io: Io, problems: ChainProblem[]): void {
+  table(
+    io,
+    problems.map((p) => ({ subject: p.subject, seq: p.seq ?? '', kind: p.kind, detail: p.detail })),
+    ['subject', 'seq', 'kind', 'detail'],
+    100,
+  );
+}
+
+export interface AuditVerifyArgs {
+  subject?: string;
+  all?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `audit verify (--all | --subject ID)`: every subject of the newest signed digest plus every
+ * subject with records since (or one subject), checked against the digest. Exit 2 on any
+ * break, 0 otherwise.
+ */
+export async function auditVerifyCommand(target: CliTarget, args: AuditVerifyArgs, io: Io): Promise<number> {
+  if (Boolean(args.all) === Boolean(args.subject)) throw new UsageError('audit verify needs --all or --subject ID (not both)');
+  const { verify } = await target.auditIntegrity();
+  const result = await verifyAudit(verify, args.subject ? { subject: args.subject } : { all: true });
+  const code = result.ok ? EXIT.ok : EXIT.drift;
+  if (args.json) {
+    io.out(JSON.stringify(result, null, 2));
+    return code;
+  }
+  io.out(`${result.subjects} subject(s) checked against ${anchor(result)}${result.witness ? ` (and the digest of ${result.witness.createdAt} for expired records)` : ''}`);
+  if (result.ok) io.out('audit trail: verified');
+  else {
+    problemTable(io, result.problems);
+    io.out(`AUDIT TRAIL BROKEN: ${result.problems.length} problem(s)`);
+  }
+  return code;
+}
+
+/** `audit digest`: sign and store a digest of every chain head now (what the schedule does). */
+export async function auditDigestCommand(target: CliTarget, args: { json?: boolean }, io: Io): Promise<number> {
+  const { digestJob } = await target.auditIntegrity();
+  const result = await runAuditDigest(await digestJob());
+  const code = result.problems.length ? EXIT.drift : EXIT.ok;
+  if (args.json) {
+    io.out(JSON.stringify(result, null, 2));
+    return code;
+  }
+  io.out(`digest ${result.name} stored: ${result.subjects} subject(s), ${result.advanced} head(s) advanced, ${result.recordsRead} record(s) read${result.previous ? ` since ${result.previous}` : ' (the whole retention window)'}`);
+  if (result.problems.length) {
+    problemTable(io, result.problems);
+    io.out(`AUDIT TRAIL BROKEN: ${result.problems.length} problem(s); heads were not advanced past them`);
+  }
   return code;
 }
 

@@ -14,6 +14,10 @@ import type { GraphDirectory } from '../../functions/mailbox/graph';
 import { graphDirectoryFromConfig } from '../../functions/mailbox/graph-from-config';
 import { messageGroupId } from '../../functions/queue/dedupe';
 import type { SyncMessage } from '../../functions/queue/messages';
+import type { AuditVerifyDeps } from '../../functions/audit/verify';
+import type { DigestJobDeps } from '../../functions/audit/run';
+import { LocalDigestSigner, LocalDigestStore, localDigestJobDeps, localDigestPaths, localVerifyDeps } from '../../functions/audit/local';
+import { storedAuditChainKey, type AuditChainKey } from '../../functions/security/audit-chain-key';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';
 import { LocalFileKeyProvider } from '../../functions/security/local-key-provider';
@@ -59,6 +63,12 @@ export interface CliTarget {
   engineDeps(): Promise<EngineDeps>;
   reports(): Promise<ReportSink>;
   audit(): Promise<AuditLog>;
+  /**
+   * The audit trail's integrity: what verification reads (raw records, the chain key — read
+   * only, never created — the digests and their public key), and a digest run on demand
+   * (the local key file, or kms:Sign and s3:PutObject with the operator's credentials).
+   */
+  auditIntegrity(): Promise<{ verify: AuditVerifyDeps; digestJob(): Promise<DigestJobDeps> }>;
   health(): Promise<HealthDeps>;
   queueStatus(): Promise<QueueStatus>;
   listDeadLetters(): Promise<DeadLetterView[]>;
@@ -97,7 +107,8 @@ function engineFrom(o: {
     wecom,
     mailbox,
     state: new DynamoStateStore(o.dynamo, o.tables.state),
-    audit: new DynamoAuditLog(o.dynamo, o.tables.audit),
+    // The CLI appends too (approvals, reconcile, import): it may create the chain key on a fresh deployment.
+    audit: new DynamoAuditLog(o.dynamo, o.tables.audit, { chain: storedAuditChainKey(o.keys, o.dynamo, o.tables.state) }),
     cipher: new EnvelopeCipher({ keys: o.keys, hashKey: new StoredHashKey(o.keys, o.dynamo, o.tables.state) }),
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: 60_000 }),
     config,
@@ -143,7 +154,13 @@ export interface LocalStackFile {
   graphApiBase?: string | null;
   graphTokenUrl?: string | null;
   credentialsFile: string;
+  /** The operator endpoints' token (0600; absent in files written by older stacks). */
+  adminTokenFile?: string;
+  /** The CorpID the stack's WeCom side uses (in callback-only mode, the real one from the environment). */
+  wecomCorpId?: string;
   reportsDir?: string;
+  /** The local audit digests (default: localDigestPaths(dataDir) of functions/audit/local.ts). */
+  auditDigests?: { dir: string; signingKey: string; verifyKey: string; intervalSeconds?: number };
   simulated?: { wecom: boolean; graph: boolean };
   config?: unknown;
 }
@@ -162,10 +179,10 @@ function withDotEnv(env: NodeJS.ProcessEnv, path: string): NodeJS.ProcessEnv {
   return out;
 }
 
-async function adminFetch(baseUrl: string, path: string, init: RequestInit = {}): Promise<unknown> {
+async function adminFetch(baseUrl: string, token: string, path: string, init: RequestInit = {}): Promise<unknown> {
   let res: Response;
   try {
-    res = await fetch(baseUrl + path, { ...init, signal: AbortSignal.timeout(30_000) });
+    res = await fetch(baseUrl + path, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
   } catch {
     throw new CliError(NOT_RUNNING);
   }
@@ -192,8 +209,15 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
   }
   const env = withDotEnv(opts.env ?? process.env, join(cwd, '.env'));
 
+  let token: string;
+  try {
+    token = readFileSync(stack.adminTokenFile ?? join(dataDir, 'admin-token'), 'utf8').trim();
+  } catch {
+    throw new CliError('cannot read the local stack’s admin token (.data/admin-token): run the CLI as the user who started the stack');
+  }
+  const admin = (path: string, init?: RequestInit) => adminFetch(stack.baseUrl, token, path, init);
   const demo = JSON.parse(readFileSync(stack.credentialsFile, 'utf8')) as Secrets;
-  const secrets: Secrets = { ...demo };
+  const secrets: Secrets = { ...demo, ...(stack.wecomCorpId ? { corpId: stack.wecomCorpId } : {}) };
   if (stack.simulated && !stack.simulated.wecom) {
     Object.assign(secrets, { corpId: env.WECOM_CORP_ID, contactsSecret: env.WECOM_CONTACTS_SECRET, appSecret: env.WECOM_APP_SECRET });
   }
@@ -218,18 +242,31 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
 
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: stack.dynamoEndpoint });
   const keys = new LocalFileKeyProvider(stack.keyFile);
+  // Reading and verifying never creates the chain key: a fresh key would make every record look forged.
+  const readChain = storedAuditChainKey(keys, dynamo, stack.tables.state, { create: false });
+  const readAudit = () => new DynamoAuditLog(dynamo, stack.tables.audit, { chain: readChain });
+  const digestFiles: NonNullable<LocalStackFile['auditDigests']> = stack.auditDigests ?? localDigestPaths(dataDir);
   const enqueue = async (messages: SyncMessage[]) => {
-    await adminFetch(stack.baseUrl, '/_local/enqueue', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messages) });
+    await admin('/_local/enqueue', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(messages) });
   };
   let engine: EngineDeps | undefined;
-  const status = async () => (await adminFetch(stack.baseUrl, '/_local/status')) as { queue: { depth: number; deadLetters: number }; subscription?: { id: string; expiresAt: string } | null };
+  const status = async () => (await admin('/_local/status')) as { queue: { depth: number; deadLetters: number }; subscription?: { id: string; expiresAt: string } | null };
 
   return {
     kind: 'local',
     name: `local (${stack.baseUrl})`,
     engineDeps: async () => (engine ??= engineFrom({ config, dynamo, tables: stack.tables, keys, secrets, enqueue })),
     reports: async () => new LocalReportSink(stack.reportsDir ?? join(dataDir, 'reports')),
-    audit: async () => new DynamoAuditLog(dynamo, stack.tables.audit),
+    audit: async () => readAudit(),
+    auditIntegrity: async () => {
+      const store = new LocalDigestStore(digestFiles.dir);
+      const signer = new LocalDigestSigner(digestFiles.signingKey, digestFiles.verifyKey);
+      const base = { dataDir, audit: readAudit(), chain: readChain };
+      return {
+        verify: { ...localVerifyDeps(base), store, verifier: signer },
+        digestJob: async () => ({ ...localDigestJobDeps({ ...base, ...(digestFiles.intervalSeconds ? { intervalSeconds: digestFiles.intervalSeconds } : {}) }), store, signer }),
+      };
+    },
     health: async () =>
       healthFrom(config, secrets, {
         queueDepth: async () => {
@@ -241,9 +278,9 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
       const s = await status();
       return { depth: s.queue.depth, deadLetters: s.queue.deadLetters, subscription: s.subscription ?? null };
     },
-    listDeadLetters: async () => (await adminFetch(stack.baseUrl, '/_local/dlq')) as DeadLetterView[],
+    listDeadLetters: async () => (await admin('/_local/dlq')) as DeadLetterView[],
     redrive: async (id) => {
-      const out = (await adminFetch(stack.baseUrl, '/_local/dlq/redrive', {
+      const out = (await admin('/_local/dlq/redrive', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(id ? { id } : {}),
@@ -283,6 +320,9 @@ const OUT = {
   kmsKey: 'PersonalDataKeyArn',
   /** The deployed SYNC_CONFIG (non-secret). */
   syncConfig: 'SyncConfig',
+  /** The audit digests: the Object Lock bucket and the signing key (kms:GetPublicKey to verify, kms:Sign to run one). */
+  digestBucket: 'AuditDigestBucketName',
+  digestKey: 'AuditDigestSigningKeyArn',
 } as const;
 
 export async function stackTarget(opts: { stack: string; region?: string }): Promise<CliTarget> {
@@ -388,6 +428,35 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
     );
   };
 
+  // The chain key (read only: verification must never create it) is unwrapped at the first
+  // MAC, so `status` and `audit` listings never load the KMS client; the digest outputs are
+  // needed only by verification, so an older stack without them still lists its audit.
+  let chainKey: Promise<AuditChainKey> | undefined;
+  const chain: AuditChainKey = {
+    mac: async (data) =>
+      (await (chainKey ??= (async () => {
+        const [{ KMSClient }, { KmsKeyProvider }] = await Promise.all([import('@aws-sdk/client-kms'), import('../../functions/security/kms-key-provider')]);
+        return storedAuditChainKey(new KmsKeyProvider(new KMSClient(region), need(OUT.kmsKey)), dynamo, need(OUT.state), { create: false });
+      })())).mac(data),
+  };
+  let auditLog: DynamoAuditLog | undefined;
+  const readAudit = () => (auditLog ??= new DynamoAuditLog(dynamo, need(OUT.audit), { chain }));
+  let integrityParts: Promise<{ verify: AuditVerifyDeps; job: DigestJobDeps }> | undefined;
+  const integrity = () =>
+    (integrityParts ??= (async () => {
+      const [{ KMSClient }, { S3Client }, { KmsDigestSigner }, { S3DigestStore }] = await Promise.all([
+        import('@aws-sdk/client-kms'),
+        import('@aws-sdk/client-s3'),
+        import('../../functions/audit/kms-signer'),
+        import('../../functions/audit/s3-store'),
+      ]);
+      const audit = readAudit();
+      const store = new S3DigestStore(new S3Client(region), need(OUT.digestBucket));
+      const signer = new KmsDigestSigner(new KMSClient(region), need(OUT.digestKey));
+      const retentionDays = audit.retentionDays;
+      return { verify: { audit, chain, store, verifier: signer, retentionDays }, job: { audit, chain, store, signer, retentionDays } };
+    })());
+
   let engine: Promise<EngineDeps> | undefined;
   return {
     kind: 'stack',
@@ -410,7 +479,11 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
       const [{ S3Client }, { S3ReportSink }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../functions/sync/report-s3')]);
       return new S3ReportSink(new S3Client(region), need(OUT.reports));
     },
-    audit: async () => new DynamoAuditLog(dynamo, need(OUT.audit)),
+    audit: async () => readAudit(),
+    auditIntegrity: async () => {
+      const i = await integrity();
+      return { verify: i.verify, digestJob: async () => i.job };
+    },
     health: async () =>
       healthFrom(config(), await loadSecrets(), {
         queueDepth: async () => ({ queue: await depth(await mainQueueUrl()), deadLetters: await depth(need(OUT.dlqUrl)) }),

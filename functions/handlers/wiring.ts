@@ -14,7 +14,7 @@ import { addressKey } from '../mailbox/receive';
 import { ensureGraphSubscriptions } from '../mailbox/subscriptions';
 import { SqsDeadLetters } from '../queue/dlq';
 import { SqsWorkQueue } from '../queue/sqs';
-import { fieldCipherFromEnv } from '../security/cipher-from-env';
+import { auditChainKeyFromEnv, fieldCipherFromEnv } from '../security/cipher-from-env';
 import { DynamoAuditLog } from '../store/audit';
 import { dynamoClient } from '../store/dynamo';
 import { DynamoStateStore } from '../store/state';
@@ -58,10 +58,11 @@ async function buildEngineDeps(): Promise<EngineDeps> {
   const config = parseRuntimeConfig(process.env.SYNC_CONFIG ?? '{}');
   const stateTable = requireEnv('STATE_TABLE');
   const dynamo = dynamoClient();
-  const [wecomSecret, mailboxSecret, cipher] = await Promise.all([
+  const [wecomSecret, mailboxSecret, cipher, chain] = await Promise.all([
     loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', wecomSecretFromEnv),
     loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv),
     fieldCipherFromEnv(dynamo),
+    auditChainKeyFromEnv(dynamo),
   ]);
   const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase });
   const mailbox = graphDirectoryFromConfig(config, mailboxSecret);
@@ -71,7 +72,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     wecom,
     mailbox,
     state: new DynamoStateStore(dynamo, stateTable),
-    audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE')),
+    audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE'), { chain }),
     cipher,
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: DEPARTMENT_TREE_MAX_AGE_MS }),
     config,

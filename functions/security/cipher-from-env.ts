@@ -9,12 +9,14 @@
  * about one per several thousand fields instead of one per field.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { storedAuditChainKey, type AuditChainKey } from './audit-chain-key';
 import { EnvelopeCipher } from './envelope';
 import { StoredHashKey } from './hash-key';
 import { LocalFileKeyProvider } from './local-key-provider';
 import type { FieldCipher, KeyProvider } from './ports';
 
 let shared: Promise<FieldCipher> | undefined;
+let sharedChain: Promise<AuditChainKey> | undefined;
 
 export async function keyProviderFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<KeyProvider> {
   if (env.KMS_KEY_ID) {
@@ -41,4 +43,23 @@ export function fieldCipherFromEnv(dynamo: DynamoDBClient): Promise<FieldCipher>
     throw err;
   });
   return shared;
+}
+
+/**
+ * The audit chain key of this container (stored wrapped in STATE_TABLE like the hash key,
+ * under its own KMS purpose). `create: false` for functions that only read the audit trail.
+ */
+export async function createAuditChainKey(dynamo: DynamoDBClient, env: NodeJS.ProcessEnv = process.env, opts: { create?: boolean } = {}): Promise<AuditChainKey> {
+  const stateTable = env.STATE_TABLE;
+  if (!stateTable) throw new Error('STATE_TABLE is not set (the audit chain key is stored there)');
+  return storedAuditChainKey(await keyProviderFromEnv(env), dynamo, stateTable, opts);
+}
+
+/** The container-wide chain key of the appending functions (the key itself is cached inside). */
+export function auditChainKeyFromEnv(dynamo: DynamoDBClient): Promise<AuditChainKey> {
+  sharedChain ??= createAuditChainKey(dynamo).catch((err: unknown) => {
+    sharedChain = undefined;
+    throw err;
+  });
+  return sharedChain;
 }

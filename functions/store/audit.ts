@@ -4,12 +4,14 @@
  * Items: pk = subject, sk = seq zero-padded to 12 digits, one per action. Each write is a
  * PutItem with `attribute_not_exists(pk)`, so no code path of ours can overwrite a record;
  * two concurrent appenders for one subject compute the same next seq, one wins, the loser
- * re-reads the head and retries (bounded).
+ * re-reads the head and retries (bounded). The functions' IAM roles allow PutItem and reads
+ * only, and explicitly deny UpdateItem, DeleteItem, BatchWriteItem and PartiQL on the table.
  *
- * Tamper evidence: `hash` = SHA-256 over the canonical JSON of the record (sorted keys)
- * including `prevHash`, the previous record's hash (GENESIS for seq 1). verify() detects an
- * edited record (hash mismatch), a removed record (seq gap / prevHash mismatch) — but, as
- * with any hash chain without an external anchor, not the removal of the newest records.
+ * Tamper evidence: `hash` is the record's link, HMAC-SHA-256 under the KMS-protected chain
+ * key over the canonical record including `prevHash` and `alg` (store/audit-chain.ts). Table
+ * access alone cannot produce a record that verifies; what a trail cannot show by itself —
+ * its newest records removed, or all of it deleted — the signed digests of chain heads do
+ * (functions/audit/). verify() here checks one trail on its own.
  *
  * Personal data: sensitive old/new values are masked BEFORE the write (the table never
  * holds them in clear); `reason` passes through redactText.
@@ -18,7 +20,6 @@
  * Retention: `expiresAt` (epoch seconds) = at + retentionDays; the TTL itself is enabled on
  * the table by the CDK stack only (dynalite has no UpdateTimeToLive).
  */
-import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   PutItemCommand,
@@ -27,37 +28,46 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { CHAIN_ALG, type AuditChainKey } from '../security/audit-chain-key';
 import { maskChange } from '../security/mask';
 import { redactText } from '../security/redact';
+import { GENESIS_HASH, checkTrail, formatProblem, padSeq, recordLink, type StoredAuditRecord } from './audit-chain';
 import { TTL_ATTRIBUTE } from './tables';
 import type { AuditInput, AuditLog, AuditRecord } from './ports';
 
 /** Kept importable from here: the audit log is where masking is applied. */
 export { maskChange };
+export { GENESIS_HASH, canonicalJson, padSeq } from './audit-chain';
 
-export const GENESIS_HASH = '0'.repeat(64);
-const SEQ_DIGITS = 12;
+/** Days a record is kept (TTL); the digest bucket's Object Lock outlasts it (lib/audit-digest.ts). */
+export const AUDIT_RETENTION_DAYS = 400;
+/** The digest schedule's default period: the expiry rule's tolerance when no digest says otherwise. */
+export const DEFAULT_DIGEST_INTERVAL_MS = 3_600_000;
 const MAX_APPEND_ATTEMPTS = 10;
 const MAX_QUERY_DAYS = 400;
 const DAY_MS = 86_400_000;
 
 export interface AuditLogOptions {
+  /** The chain key (required: a record without a MAC would verify as nothing). */
+  chain: AuditChainKey;
   retentionDays?: number;
   now?: () => Date;
 }
 
-export const padSeq = (seq: number) => String(seq).padStart(SEQ_DIGITS, '0');
-
 export class DynamoAuditLog implements AuditLog {
-  private readonly retentionDays: number;
+  private readonly chain: AuditChainKey;
+  readonly retentionDays: number;
   private readonly now: () => Date;
 
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
-    opts: AuditLogOptions = {},
+    opts: AuditLogOptions,
   ) {
-    this.retentionDays = opts.retentionDays ?? 400;
+    // Checked at run time too: plain-JS callers (the local stack under tsx) get a clear error.
+    if (!opts?.chain) throw new Error('DynamoAuditLog needs the audit chain key (opts.chain)');
+    this.chain = opts.chain;
+    this.retentionDays = opts.retentionDays ?? AUDIT_RETENTION_DAYS;
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -76,8 +86,8 @@ export class DynamoAuditLog implements AuditLog {
     };
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       const head = await this.head(input.subject);
-      const unsigned = { ...body, seq: (head?.seq ?? 0) + 1, prevHash: head?.hash ?? GENESIS_HASH };
-      const record = dropUndefined({ ...unsigned, hash: recordHash(unsigned) }) as AuditRecord;
+      const unsigned = dropUndefined({ ...body, seq: (head?.seq ?? 0) + 1, prevHash: head?.hash ?? GENESIS_HASH, alg: CHAIN_ALG });
+      const record = { ...unsigned, hash: await recordLink(unsigned, this.chain) } as AuditRecord;
       try {
         await this.client.send(
           new PutItemCommand({
@@ -123,10 +133,21 @@ export class DynamoAuditLog implements AuditLog {
 
   /** Records with from <= at <= to, oldest first; one GSI query per UTC day in range. */
   async byTime(from: Date, to: Date): Promise<AuditRecord[]> {
-    const firstDay = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
-    const days = Math.floor((to.getTime() - firstDay) / DAY_MS) + 1;
+    const days = dayCount(from, to);
     if (days > MAX_QUERY_DAYS) throw new Error(`audit byTime: range of ${days} days exceeds ${MAX_QUERY_DAYS}`);
     const out: AuditRecord[] = [];
+    for await (const page of this.rawByTime(from, to)) out.push(...page.map((s) => s.record));
+    return out;
+  }
+
+  /**
+   * Raw items with from <= at <= to, a page at a time (day by day, oldest first), with the
+   * key each sits under: the digest job folds them into chain heads without holding the
+   * whole retention window in memory.
+   */
+  async *rawByTime(from: Date, to: Date): AsyncGenerator<StoredAuditRecord[]> {
+    const firstDay = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
+    const days = dayCount(from, to);
     for (let d = 0; d < days; d++) {
       const day = new Date(firstDay + d * DAY_MS).toISOString().slice(0, 10);
       let start: Record<string, AttributeValue> | undefined;
@@ -146,33 +167,48 @@ export class DynamoAuditLog implements AuditLog {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        out.push(...(page.Items ?? []).map(fromItem));
+        yield (page.Items ?? []).map(stored);
         start = page.LastEvaluatedKey;
       } while (start);
     }
+  }
+
+  /** A subject's items as stored (key order), optionally only seqs fromSeq..toSeq: what verification reads. */
+  async rawBySubject(subject: string, range: { fromSeq?: number; toSeq?: number } = {}): Promise<StoredAuditRecord[]> {
+    const out: StoredAuditRecord[] = [];
+    const ranged = range.fromSeq !== undefined || range.toSeq !== undefined;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: ranged ? 'pk = :s AND sk BETWEEN :lo AND :hi' : 'pk = :s',
+          ExpressionAttributeValues: {
+            ':s': { S: subject },
+            // '~' sorts after every digit: a key stored beside a padded seq is still read.
+            ...(ranged ? { ':lo': { S: padSeq(range.fromSeq ?? 0) }, ':hi': { S: `${padSeq(range.toSeq ?? 10 ** 12 - 1)}~` } } : {}),
+          },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      out.push(...(page.Items ?? []).map(stored));
+      start = page.LastEvaluatedKey;
+    } while (start);
     return out;
   }
 
+  /**
+   * The trail checked on its own: links, seqs, keys, and the expiry rule with the records as
+   * the only evidence. The signed digests add what this cannot see (functions/audit/verify.ts).
+   */
   async verify(subject: string): Promise<{ ok: boolean; problems: string[] }> {
-    const problems: string[] = [];
-    const records = await this.rawBySubject(subject);
-    let expectedSeq = 1;
-    let prevHash = GENESIS_HASH;
-    for (const { record, sk } of records) {
-      if (sk !== padSeq(record.seq)) problems.push(`seq ${record.seq}: stored under key ${sk} (record moved)`);
-      if (record.seq > expectedSeq) {
-        const gap = record.seq - 1 === expectedSeq ? `seq ${expectedSeq}` : `seq ${expectedSeq}..${record.seq - 1}`;
-        problems.push(`${gap} missing (record removed)`);
-      }
-      if (record.prevHash !== prevHash) {
-        problems.push(`seq ${record.seq}: prevHash does not match the preceding record (record removed, inserted or edited before it)`);
-      }
-      const { hash, ...unsigned } = record;
-      if (recordHash(unsigned) !== hash) problems.push(`seq ${record.seq}: hash mismatch (record edited)`);
-      expectedSeq = record.seq + 1;
-      prevHash = hash;
-    }
-    return { ok: problems.length === 0, problems };
+    const problems = await checkTrail(subject, await this.rawBySubject(subject), this.chain, {
+      now: this.now(),
+      retentionDays: this.retentionDays,
+      intervalMs: DEFAULT_DIGEST_INTERVAL_MS,
+    });
+    return { ok: problems.length === 0, problems: problems.map(formatProblem) };
   }
 
   private async head(subject: string): Promise<AuditRecord | undefined> {
@@ -190,25 +226,6 @@ export class DynamoAuditLog implements AuditLog {
     return item ? fromItem(item) : undefined;
   }
 
-  private async rawBySubject(subject: string): Promise<{ record: AuditRecord; sk: string }[]> {
-    const out: { record: AuditRecord; sk: string }[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :s',
-          ExpressionAttributeValues: { ':s': { S: subject } },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of page.Items ?? []) out.push({ record: fromItem(item), sk: item.sk?.S ?? '' });
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
-  }
-
   private toItem(record: AuditRecord): Record<string, unknown> {
     const atMs = Date.parse(record.at);
     return {
@@ -222,27 +239,20 @@ export class DynamoAuditLog implements AuditLog {
   }
 }
 
-// ------------------------------------------------------------------ canonical form and hash
+function dayCount(from: Date, to: Date): number {
+  const firstDay = Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate());
+  return Math.floor((to.getTime() - firstDay) / DAY_MS) + 1;
+}
 
 function dropUndefined<T extends Record<string, unknown>>(obj: T): T {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** Stable JSON: object keys sorted at every level, undefined members dropped. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
-
-function recordHash(unsigned: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson(unsigned), 'utf8').digest('hex');
-}
-
 function fromItem(item: Record<string, AttributeValue>): AuditRecord {
   const { pk: _pk, sk: _sk, day: _day, atSeq: _atSeq, [TTL_ATTRIBUTE]: _ttl, ...rest } = unmarshall(item) as Record<string, unknown>;
   return rest as unknown as AuditRecord;
+}
+
+function stored(item: Record<string, AttributeValue>): StoredAuditRecord {
+  return { record: fromItem(item), pk: item.pk?.S ?? '', sk: item.sk?.S ?? '' };
 }

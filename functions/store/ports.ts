@@ -224,14 +224,24 @@ export interface AuditRecord extends Required<Pick<AuditInput, 'subject' | 'oper
   changes?: AuditChange[];
   reason?: string;
   eventId?: string;
-  /** SHA-256 over the canonical record + prevHash: the tamper-evidence chain per subject. */
+  /**
+   * The record's link: HMAC-SHA-256 under the audit chain key over the canonical record
+   * (prevHash and alg included), see store/audit-chain.ts. Records written before the chain
+   * key existed carry a plain SHA-256 here and no `alg`.
+   */
   hash: string;
   prevHash: string;
+  /** 'hmac-sha256': `hash` is a MAC under the chain key. Absent: not authenticated. */
+  alg?: 'hmac-sha256';
 }
 
 export interface AuditLog {
   append(input: AuditInput): Promise<AuditRecord>;
   bySubject(subject: string, opts?: { since?: Date; limit?: number }): Promise<AuditRecord[]>;
   byTime(from: Date, to: Date): Promise<AuditRecord[]>;
+  /**
+   * The subject's trail checked on its own (links, seqs, keys, expiry). The newest records'
+   * removal needs the signed digests: functions/audit/verify.ts.
+   */
   verify(subject: string): Promise<{ ok: boolean; problems: string[] }>;
 }

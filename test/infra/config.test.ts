@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadDeploymentConfig, parseDeploymentConfig, toSyncConfig } from '../../lib/config';
+import { ConfigError, loadDeploymentConfig, parseDeploymentConfig, rateSeconds, toSyncConfig } from '../../lib/config';
 import { CDK_JSON } from './synth';
 
 const base = { provider: 'graph', mailDomain: 'example.com' };
@@ -49,6 +49,14 @@ describe('deployment config', () => {
     expect(() => parseDeploymentConfig({ ...base, schedules: { health: 'rate(5 minutes)', reconcile: 'cron(0 18 * * ? *)' } })).not.toThrow();
     expect(errorOf({ ...base, schedules: { health: 'rate(1 hours)' } })).toMatch(/schedules\.health: .*singular/);
     expect(errorOf({ ...base, schedules: { health: 'every 5 minutes' } })).toMatch(/schedules\.health: must be an EventBridge schedule/);
+  });
+
+  it('the audit digest runs hourly by default, on a rate() of at most a day (its period is the verification tolerance)', () => {
+    expect(parseDeploymentConfig(base).schedules.auditDigest).toBe('rate(1 hour)');
+    expect(parseDeploymentConfig({ ...base, schedules: { auditDigest: 'rate(15 minutes)' } }).schedules.auditDigest).toBe('rate(15 minutes)');
+    expect(errorOf({ ...base, schedules: { auditDigest: 'cron(0 * * * ? *)' } })).toMatch(/schedules\.auditDigest: must be a rate\(\.\.\.\) expression/);
+    expect(errorOf({ ...base, schedules: { auditDigest: 'rate(2 days)' } })).toMatch(/schedules\.auditDigest: must run at least daily/);
+    expect([rateSeconds('rate(1 hour)'), rateSeconds('rate(15 minutes)'), rateSeconds('rate(1 day)'), rateSeconds('cron(0 18 * * ? *)')]).toEqual([3600, 900, 86_400, undefined]);
   });
 
   it('bounds the worker concurrency and checks the alarm email', () => {

@@ -9,11 +9,13 @@ import { Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_RETENTION_DAYS } from '../../functions/store/audit';
 import { tableDefinitions } from '../../functions/store/tables';
 import { PROJECT_ROOT } from '../../lib/app';
 import { toSyncConfig } from '../../lib/config';
 import { ESM_REQUIRE_BANNER, HANDLERS, RUNTIME_SDK, SIZING, type HandlerName } from '../../lib/functions';
-import { ACCESS } from '../../lib/stack';
+import { DIGEST_LOCK_MARGIN_DAYS } from '../../lib/audit-digest';
+import { ACCESS, AUDIT_DENIED_ACTIONS } from '../../lib/stack';
 import {
   asArray,
   flatten,
@@ -37,6 +39,8 @@ let ids: {
   dlq: string;
   personalKey: string;
   transportKey: string;
+  digestBucket: string;
+  signingKey: string;
 };
 
 beforeAll(() => {
@@ -56,6 +60,8 @@ beforeAll(() => {
     dlq: logicalId(st, st.deadLetterQueue),
     personalKey: logicalId(st, st.personalDataKey),
     transportKey: logicalId(st, st.transportKey),
+    digestBucket: logicalId(st, st.auditDigests.bucket),
+    signingKey: logicalId(st, st.auditDigests.signingKey),
   };
 }, 120_000);
 
@@ -84,10 +90,12 @@ describe('synth and cdk-nag', () => {
     }
     const byRule = acks.map((a) => a.id.replace(/^annotation::/i, '').replace(/\[.*$/, ''));
     expect(new Set(byRule)).toEqual(new Set(['AwsSolutions-S1', 'AwsSolutions-APIG4', 'AwsSolutions-SMG4', 'AwsSolutions-IAM5']));
-    // IAM5 is acknowledged only for the report prefix, on the reconcile role.
-    const iam5 = acks.filter((a) => a.id.includes('IAM5'));
-    expect(iam5.map((a) => a.path)).toEqual([`${s.stack.stackName}/Reconcile/Role`]);
-    expect(iam5[0]!.id).toMatch(/reports\/\*\]$/);
+    // IAM5 is acknowledged only for the report prefix on the reconcile role and the digest
+    // prefix on the audit-digest role.
+    const iam5 = acks.filter((a) => a.id.includes('IAM5')).sort((a, b) => a.path.localeCompare(b.path));
+    expect(iam5.map((a) => a.path)).toEqual([`${s.stack.stackName}/AuditDigest/Role`, `${s.stack.stackName}/Reconcile/Role`]);
+    expect(iam5[0]!.id).toMatch(/AuditDigestsBucket[0-9A-F]{8}\.Arn>\/digests\/\*\]$/);
+    expect(iam5[1]!.id).toMatch(/reports\/\*\]$/);
     for (const a of acks) expect(a.reason.length, `${a.id} at ${a.path}`).toBeGreaterThan(60);
   });
 
@@ -280,13 +288,17 @@ describe('tables', () => {
 });
 
 describe('keys', () => {
-  it('two customer-managed keys with rotation, retained', () => {
-    s.template.resourceCountIs('AWS::KMS::Key', 2);
+  it('two symmetric customer-managed keys with rotation and the digest signing key, all retained', () => {
+    s.template.resourceCountIs('AWS::KMS::Key', 3);
     for (const k of [ids.personalKey, ids.transportKey]) {
       const r = s.json.Resources[k]!;
       expect(r.Properties.EnableKeyRotation).toBe(true);
       expect(r.DeletionPolicy).toBe('Retain');
     }
+    const signing = s.json.Resources[ids.signingKey]!;
+    expect(signing.Properties).toMatchObject({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
+    expect(signing.Properties.EnableKeyRotation).not.toBe(true); // asymmetric keys do not rotate
+    expect(signing.DeletionPolicy).toBe('Retain');
   });
 });
 
@@ -316,7 +328,7 @@ describe('API', () => {
 });
 
 describe('schedules, alarms, outputs', () => {
-  it('schedules the five jobs with the configured expressions', () => {
+  it('schedules the six jobs with the configured expressions', () => {
     const rules = Object.values(s.json.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
     const byTarget = Object.fromEntries(
       rules.map((r) => [r.Properties.Targets[0].Arn['Fn::GetAtt'][0], r.Properties.ScheduleExpression]),
@@ -327,8 +339,10 @@ describe('schedules, alarms, outputs', () => {
       [ids.fn['grace-deleter']]: s.config.schedules.graceDeleter,
       [ids.fn.health]: s.config.schedules.health,
       [ids.fn['inbox-sweeper']]: s.config.schedules.inboxSweep,
+      [ids.fn['audit-digest']]: s.config.schedules.auditDigest,
     });
     expect(s.config.schedules.inboxSweep).toBe('rate(5 minutes)'); // cdk.json leaves the default
+    expect(s.config.schedules.auditDigest).toBe('rate(1 hour)');
   });
 
   it('alarms on the DLQ, worker errors and throttles, message age and the 4xx rate, to an encrypted topic', () => {
@@ -342,7 +356,7 @@ describe('schedules, alarms, outputs', () => {
     expect(find('Errors', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('Throttles', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('ApproximateAgeOfOldestMessage', ids.queue)).toMatchObject({ Threshold: s.config.queue.maxMessageAgeSeconds });
-    for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper'] as const) {
+    for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const) {
       expect(find('Errors', ids.fn[n]), `${n} errors alarm`).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
     const rate = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('"4xx"'));
@@ -352,11 +366,36 @@ describe('schedules, alarms, outputs', () => {
   });
 
   it('outputs the URLs to register and the names an operator needs', () => {
-    for (const o of ['CallbackUrl', 'GraphNotificationUrl', 'MailboxWebhookUrl', 'ReportBucketName', 'QueueName', 'DeadLetterQueueName']) {
+    for (const o of ['CallbackUrl', 'GraphNotificationUrl', 'MailboxWebhookUrl', 'ReportBucketName', 'QueueName', 'DeadLetterQueueName', 'AuditDigestBucketName', 'AuditDigestSigningKeyArn']) {
       expect(s.json.Outputs?.[o], o).toBeDefined();
     }
     expect(flatten(s.json.Outputs!.CallbackUrl!.Value)).toMatch(/\.ApiEndpoint>\/wecom\/callback$/);
     expect(s.json.Outputs?.WecomEgressIp).toBeUndefined();
+    expect(s.json.Outputs!.AuditDigestBucketName!.Value).toEqual({ Ref: ids.digestBucket });
+    expect(s.json.Outputs!.AuditDigestSigningKeyArn!.Value).toEqual({ 'Fn::GetAtt': [ids.signingKey, 'Arn'] });
+  });
+
+  it('audit digest bucket: Object Lock COMPLIANCE outlasting the audit retention, versioned, KMS, access-logged, deletes denied', () => {
+    const p = s.json.Resources[ids.digestBucket]!;
+    expect(p.DeletionPolicy).toBe('Retain');
+    expect(p.Properties.ObjectLockEnabled).toBe(true);
+    const retention = p.Properties.ObjectLockConfiguration.Rule.DefaultRetention;
+    expect(p.Properties.ObjectLockConfiguration.ObjectLockEnabled).toBe('Enabled');
+    expect(retention.Mode).toBe('COMPLIANCE');
+    expect(retention.Days).toBe(AUDIT_RETENTION_DAYS + DIGEST_LOCK_MARGIN_DAYS);
+    expect(retention.Days).toBeGreaterThan(AUDIT_RETENTION_DAYS);
+    expect(p.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(p.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({
+      SSEAlgorithm: 'aws:kms',
+      KMSMasterKeyID: { 'Fn::GetAtt': [ids.personalKey, 'Arn'] },
+    });
+    expect(p.Properties.LoggingConfiguration).toMatchObject({ LogFilePrefix: 'audit-digest-bucket/' });
+    // Lifecycle only after the lock has ended.
+    expect(p.Properties.LifecycleConfiguration.Rules[0].ExpirationInDays).toBeGreaterThan(retention.Days);
+    const deny = resourcePolicyStatements(s.json).filter((x) => x.statement.Effect === 'Deny' && x.statement.Sid === 'DigestsAreNeverDeleted');
+    expect(deny).toHaveLength(1);
+    expect(asArray(deny[0]!.statement.Action).sort()).toEqual(['s3:DeleteObject', 's3:DeleteObjectVersion']);
+    expect(deny[0]!.statement.Principal).toEqual({ AWS: '*' });
   });
 
   it('report bucket: KMS, no public access, TLS only, versioned, expiring, access-logged', () => {
@@ -388,16 +427,19 @@ describe('schedules, alarms, outputs', () => {
 });
 
 describe('least privilege', () => {
-  const statements = () => identityStatements(s.json);
+  /** What roles are ALLOWED (the explicit audit Deny statements are checked on their own below). */
+  const statements = () => identityStatements(s.json).filter((x) => x.statement.Effect === 'Allow');
+  const denies = () => identityStatements(s.json).filter((x) => x.statement.Effect === 'Deny');
 
   it('no AWS managed policies, no wildcard actions, no wildcard resources but the report prefix', () => {
     for (const r of Object.values(s.json.Resources).filter((x) => x.Type === 'AWS::IAM::Role')) {
       expect(r.Properties.ManagedPolicyArns).toBeUndefined();
     }
     // Allow-list: object keys under a prefix cannot be named in advance.
-    const allowedWildcards = [/^<ReportBucket[0-9A-F]{8}\.Arn>\/reports\/\*$/];
+    const allowedWildcards = [/^<ReportBucket[0-9A-F]{8}\.Arn>\/reports\/\*$/, /^<AuditDigestsBucket[0-9A-F]{8}\.Arn>\/digests\/\*$/];
+    // The only Deny statements are the audit table's (checked below).
+    for (const { policy, statement } of denies()) expect(statement.Sid, policy).toBe('AuditTableAppendOnly');
     for (const { policy, statement } of statements()) {
-      expect(statement.Effect, policy).toBe('Allow');
       expect(statement.NotAction, policy).toBeUndefined();
       expect(statement.NotResource, policy).toBeUndefined();
       for (const a of asArray(statement.Action)) expect(a, `${policy} ${statement.Sid ?? ''}`).not.toContain('*');
@@ -426,6 +468,7 @@ describe('least privilege', () => {
       if (access.inbox) allowed.add(ids.inbox).add(ids.transportKey);
       if (access.state) allowed.add(ids.state).add(ids.personalKey);
       if (access.audit) allowed.add(ids.audit).add(ids.personalKey);
+      if (access.digests) allowed.add(ids.signingKey).add(ids.personalKey);
       if (access.queueSend || access.queueConsume) allowed.add(ids.queue).add(ids.transportKey);
       if (access.queueDepth) allowed.add(ids.queue).add(ids.dlq);
       if (access.dlqSend) allowed.add(ids.dlq);
@@ -439,7 +482,8 @@ describe('least privilege', () => {
       const secretRefs = [...reached].filter((id) => s.json.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
       expect(secretRefs.length, n).toBe(access.secrets.length);
       const buckets = [...reached].filter((id) => s.json.Resources[id]!.Type === 'AWS::S3::Bucket');
-      expect(buckets.length, n).toBe(access.reports ? 1 : 0);
+      expect(buckets.sort(), n).toEqual([...(access.reports ? [logicalId(s.stack, s.stack.node.findChild('ReportBucket'))] : []), ...(access.digests ? [ids.digestBucket] : [])].sort());
+      expect(reached.has(ids.signingKey), n).toBe(access.digests === true);
     }
   });
 
@@ -495,6 +539,8 @@ describe('least privilege', () => {
       const actions = asArray(statement.Action);
       if (statement.Sid === 'PersonalDataKeyEnvelopes') {
         expect(statement.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:app': 'wecom-mailbox-sync' } });
+      } else if (statement.Sid === 'AuditChainKey') {
+        expect(statement.Condition).toEqual({ StringEquals: { 'kms:EncryptionContext:app': 'wecom-mailbox-sync', 'kms:EncryptionContext:purpose': 'audit-chain-key' } });
       } else if (actions.length === 1 && actions[0] === 'kms:Decrypt' && keys.has(ids.transportKey)) {
         // The SQS event source's consume grant (transport key only).
       } else {
@@ -503,11 +549,72 @@ describe('least privilege', () => {
     }
   });
 
-  it('audit is append-only for every function', () => {
+  it('audit is append-only for every function: an explicit Deny on every role, and no Allow of those actions', () => {
+    const auditArns = [`<${ids.audit}.Arn>`, `<${ids.audit}.Arn>/index/byDay`];
+    for (const n of HANDLERS) {
+      const deny = denies().filter((x) => x.roles.includes(ids.role[n]) && x.statement.Sid === 'AuditTableAppendOnly');
+      expect(deny, n).toHaveLength(1);
+      expect(asArray(deny[0]!.statement.Action).sort(), n).toEqual([...AUDIT_DENIED_ACTIONS].sort());
+      expect(asArray(deny[0]!.statement.Resource).map(flatten).sort(), n).toEqual(auditArns);
+      expect(deny[0]!.statement.Condition, n).toBeUndefined();
+    }
     for (const { statement } of statements()) {
       if (!referencedIds(statement.Resource).has(ids.audit)) continue;
-      expect(asArray(statement.Action)).not.toContain('dynamodb:UpdateItem');
-      expect(asArray(statement.Action)).not.toContain('dynamodb:DeleteItem');
+      for (const a of AUDIT_DENIED_ACTIONS) expect(asArray(statement.Action)).not.toContain(a);
+      expect(asArray(statement.Action).filter((a) => !['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'].includes(a))).toEqual([]);
     }
+    // Only the appenders may PutItem; the digest job reads.
+    const putters = HANDLERS.filter((n) =>
+      statements().some((x) => x.roles.includes(ids.role[n]) && referencedIds(x.statement.Resource).has(ids.audit) && asArray(x.statement.Action).includes('dynamodb:PutItem')),
+    );
+    expect(putters.sort()).toEqual(HANDLERS.filter((n) => ACCESS[n].audit === 'append').sort());
+  });
+
+  it('every audit appender may unwrap (and create) the chain key, by its own encryption context', () => {
+    for (const n of HANDLERS) {
+      const chain = statements().filter((x) => x.roles.includes(ids.role[n]) && x.statement.Sid === 'AuditChainKey');
+      if (!ACCESS[n].audit) {
+        expect(chain, n).toEqual([]);
+        continue;
+      }
+      expect(chain, n).toHaveLength(1);
+      expect(asArray(chain[0]!.statement.Action).sort(), n).toEqual(ACCESS[n].audit === 'append' ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt']);
+      expect(asArray(chain[0]!.statement.Resource).map(flatten), n).toEqual([`<${ids.personalKey}.Arn>`]);
+      expect(env(n).KMS_KEY_ID, n).toEqual({ 'Fn::GetAtt': [ids.personalKey, 'Arn'] });
+    }
+    expect(ACCESS.subscriptions.audit).toBe('append'); // it has no envelopes, but appends audit
+  });
+
+  it('the audit-digest role: read the audit trail and one state item, unwrap the chain key, sign, store digests; nothing else', () => {
+    const mine = statements().filter((x) => x.roles.includes(ids.role['audit-digest']));
+    const grants = Object.fromEntries(
+      mine.map(({ statement }) => [statement.Sid, { actions: asArray(statement.Action).sort(), resources: asArray(statement.Resource).map(flatten).sort(), condition: statement.Condition }]),
+    );
+    expect(grants.AuditTableRead).toEqual({ actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: [`<${ids.audit}.Arn>`, `<${ids.audit}.Arn>/index/byDay`], condition: undefined });
+    expect(grants.StateChainKeyItem).toEqual({
+      actions: ['dynamodb:GetItem'],
+      resources: [`<${ids.state}.Arn>`],
+      condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['meta#audit-chain-key'] } },
+    });
+    expect(grants.AuditDigestSign).toEqual({
+      actions: ['kms:Sign'],
+      resources: [`<${ids.signingKey}.Arn>`],
+      condition: { StringEquals: { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' } },
+    });
+    expect(grants.AuditDigestPublicKey).toEqual({ actions: ['kms:GetPublicKey'], resources: [`<${ids.signingKey}.Arn>`], condition: undefined });
+    expect(grants.AuditDigestWriteRead).toEqual({ actions: ['s3:GetObject', 's3:PutObject'], resources: [`<${ids.digestBucket}.Arn>/digests/*`], condition: undefined });
+    expect(grants.AuditDigestList).toEqual({ actions: ['s3:ListBucket'], resources: [`<${ids.digestBucket}.Arn>`], condition: { StringLike: { 's3:prefix': 'digests/*' } } });
+    // No write to any table; no one else may sign.
+    for (const { statement } of mine) {
+      for (const a of asArray(statement.Action)) expect(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']).not.toContain(a);
+    }
+    for (const n of HANDLERS.filter((h) => h !== 'audit-digest')) {
+      const signs = statements().filter((x) => x.roles.includes(ids.role[n]) && asArray(x.statement.Action).includes('kms:Sign'));
+      expect(signs, n).toEqual([]);
+    }
+    expect(Object.keys(env('audit-digest')).sort()).toEqual(
+      ['AUDIT_DIGEST_BUCKET', 'AUDIT_DIGEST_INTERVAL_SECONDS', 'AUDIT_DIGEST_KEY_ID', 'AUDIT_RETENTION_DAYS', 'AUDIT_TABLE', 'KMS_KEY_ID', 'NODE_OPTIONS', 'STATE_TABLE', 'SYNC_CONFIG'].sort(),
+    );
+    expect(env('audit-digest').AUDIT_DIGEST_INTERVAL_SECONDS).toBe('3600');
   });
 });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
 import { startKmsServer, type KmsServer } from '../../bin/local/sim/kms';
 import { EnvelopeCipher } from '../../functions/security/envelope';
+import { storedAuditChainKey, type AuditChainKey } from '../../functions/security/audit-chain-key';
 import { StoredHashKey } from '../../functions/security/hash-key';
 import { KmsKeyProvider } from '../../functions/security/kms-key-provider';
 import { DynamoAuditLog, GENESIS_HASH, padSeq } from '../../functions/store/audit';
@@ -45,6 +46,7 @@ let kmsClient: KMSClient;
 let state: DynamoStateStore;
 let audit: DynamoAuditLog;
 let cipher: EnvelopeCipher;
+let chain: AuditChainKey;
 
 beforeAll(async () => {
   [db, kms] = await Promise.all([startBackend(), startKmsServer()]);
@@ -52,7 +54,8 @@ beforeAll(async () => {
   const keys = new KmsKeyProvider(kmsClient, kms.keyId);
   cipher = new EnvelopeCipher({ keys, hashKey: new StoredHashKey(keys, db.client, db.tables.state) });
   state = new DynamoStateStore(db.client, db.tables.state);
-  audit = new DynamoAuditLog(db.client, db.tables.audit);
+  chain = storedAuditChainKey(keys, db.client, db.tables.state);
+  audit = new DynamoAuditLog(db.client, db.tables.audit, { chain });
 });
 afterAll(async () => {
   kmsClient?.destroy();
@@ -167,7 +170,7 @@ describe('DynamoStateStore', () => {
 });
 
 describe('DynamoAuditLog', () => {
-  it('appends a hash chain, masks sensitive values and reason text before writing', async () => {
+  it('appends an HMAC chain, masks sensitive values and reason text before writing', async () => {
     const first = await audit.append({
       subject: 'user:zhangsan',
       operator: 'sync-worker',
@@ -189,6 +192,7 @@ describe('DynamoAuditLog', () => {
     expect(first.seq).toBe(1);
     expect(first.prevHash).toBe(GENESIS_HASH);
     expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(first.alg).toBe('hmac-sha256');
     expect(first.changes).toEqual([
       { field: 'name', old: null, new: '张三' },
       { field: 'mobile', new: '+86138****8000', sensitive: true },
@@ -218,7 +222,7 @@ describe('DynamoAuditLog', () => {
     const r = await audit.append({ subject: 'user:ao', operator: 'test', action: 'update', outcome: 'ok' });
     // An appender with a stale view of the head (a second container) computes the same seq;
     // the conditional put refuses to overwrite, and the append lands at seq 2 instead.
-    const stale = new DynamoAuditLog(db.client, db.tables.audit);
+    const stale = new DynamoAuditLog(db.client, db.tables.audit, { chain });
     const originalHead = (stale as unknown as { head: (s: string) => Promise<unknown> }).head.bind(stale);
     let calls = 0;
     (stale as unknown as { head: (s: string) => Promise<unknown> }).head = async (s: string) => (calls++ === 0 ? undefined : originalHead(s));
@@ -231,7 +235,7 @@ describe('DynamoAuditLog', () => {
   });
 
   it('two concurrent appenders for one subject get seq 1 and 2, chained', async () => {
-    const other = new DynamoAuditLog(db.client, db.tables.audit);
+    const other = new DynamoAuditLog(db.client, db.tables.audit, { chain });
     const [a, b] = await Promise.all([
       audit.append({ subject: 'user:concurrent', operator: 'w1', action: 'update', outcome: 'ok' }),
       other.append({ subject: 'user:concurrent', operator: 'w2', action: 'update', outcome: 'ok' }),
@@ -240,13 +244,13 @@ describe('DynamoAuditLog', () => {
     const [lo, hi] = a.seq === 1 ? [a, b] : [b, a];
     expect(hi.prevHash).toBe(lo.hash);
     // And a burst of 8 keeps a gap-free chain.
-    await Promise.all(Array.from({ length: 8 }, (_, i) => new DynamoAuditLog(db.client, db.tables.audit).append({ subject: 'user:concurrent', operator: `b${i}`, action: 'noop', outcome: 'ok' })));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => new DynamoAuditLog(db.client, db.tables.audit, { chain }).append({ subject: 'user:concurrent', operator: `b${i}`, action: 'noop', outcome: 'ok' })));
     const all = await audit.bySubject('user:concurrent');
     expect(all.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(await audit.verify('user:concurrent')).toEqual({ ok: true, problems: [] });
   });
 
-  it('verify detects an edited record and a removed record, naming the seq', async () => {
+  it('verify (the trail on its own) detects an edited record and a removed record, naming the seq and the kind', async () => {
     for (let i = 0; i < 4; i++) await audit.append({ subject: 'user:tamper', operator: 'sync-worker', action: 'update', outcome: 'ok', changes: [{ field: 'position', old: `p${i}`, new: `p${i + 1}` }] });
     expect((await audit.verify('user:tamper')).ok).toBe(true);
 
@@ -262,25 +266,25 @@ describe('DynamoAuditLog', () => {
     );
     let result = await audit.verify('user:tamper');
     expect(result.ok).toBe(false);
-    expect(result.problems).toEqual(['seq 2: hash mismatch (record edited)']);
+    expect(result.problems).toEqual(['seq 2: edited (content does not match its link)']);
 
     // Remove seq 3.
     await db.client.send(new DeleteItemCommand({ TableName: db.tables.audit, Key: { pk: { S: 'user:tamper' }, sk: { S: padSeq(3) } } }));
     result = await audit.verify('user:tamper');
-    expect(result.problems).toContain('seq 3 missing (record removed)');
-    expect(result.problems.some((p) => p.startsWith('seq 4: prevHash does not match'))).toBe(true);
+    expect(result.problems).toEqual(['seq 2: edited (content does not match its link)', 'seq 3: removed (seq 3 missing)']);
 
-    // Removing and re-numbering (copy seq 4 down to seq 3 with a recomputed-looking hash) is still caught.
+    // Removing and re-numbering (copy seq 4 down to seq 3) is still caught: the link covers the seq.
+    // With no authentic record after them and no digest, seqs 2 and 3 cannot be told from insertions.
     const four = await db.client.send(new GetItemCommand({ TableName: db.tables.audit, Key: { pk: { S: 'user:tamper' }, sk: { S: padSeq(4) } } }));
     await db.client.send(new PutItemCommand({ TableName: db.tables.audit, Item: { ...four.Item!, sk: { S: padSeq(3) }, seq: { N: '3' } } }));
     await db.client.send(new DeleteItemCommand({ TableName: db.tables.audit, Key: { pk: { S: 'user:tamper' }, sk: { S: padSeq(4) } } }));
     result = await audit.verify('user:tamper');
     expect(result.ok).toBe(false);
-    expect(result.problems).toContain('seq 3: hash mismatch (record edited)');
+    expect(result.problems.map((p) => p.split(' (')[0])).toEqual(['seq 2: inserted', 'seq 3: inserted']);
   });
 
   it('byTime returns records across days in order, within bounds', async () => {
-    const log = new DynamoAuditLog(db.client, db.tables.audit, { retentionDays: 30 });
+    const log = new DynamoAuditLog(db.client, db.tables.audit, { chain, retentionDays: 30 });
     const times = ['2026-10-30T23:59:59.000Z', '2026-10-31T00:00:00.000Z', '2026-10-31T12:00:00.000Z', '2026-11-01T08:00:00.000Z'];
     for (const [i, t] of times.entries()) await log.append({ subject: `user:t${i % 2}`, operator: 'reconcile', action: 'noop', outcome: 'ok', at: new Date(t) });
     const got = await log.byTime(new Date('2026-10-31T00:00:00.000Z'), new Date('2026-11-01T08:00:00.000Z'));

@@ -15,6 +15,7 @@ import type { SyncMessage } from '../../functions/queue/messages';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';
 import { LocalFileKeyProvider } from '../../functions/security/local-key-provider';
+import { storedAuditChainKey } from '../../functions/security/audit-chain-key';
 import { DynamoAuditLog } from '../../functions/store/audit';
 import { DynamoStateStore } from '../../functions/store/state';
 import type { EngineDeps } from '../../functions/sync/context';
@@ -76,7 +77,7 @@ export async function startSyncEnv(opts: { config?: Record<string, unknown>; con
     wecom,
     mailbox,
     state: new DynamoStateStore(dynamo.client, dynamo.tables.state),
-    audit: new DynamoAuditLog(dynamo.client, dynamo.tables.audit),
+    audit: new DynamoAuditLog(dynamo.client, dynamo.tables.audit, { chain: storedAuditChainKey(keys, dynamo.client, dynamo.tables.state) }),
     cipher,
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: 60_000 }),
     config,

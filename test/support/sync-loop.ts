@@ -32,6 +32,7 @@ import { ensureGraphSubscriptions } from '../../functions/mailbox/subscriptions'
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';
 import { KmsKeyProvider } from '../../functions/security/kms-key-provider';
+import { storedAuditChainKey } from '../../functions/security/audit-chain-key';
 import { DynamoAuditLog } from '../../functions/store/audit';
 import { DynamoInbox } from '../../functions/store/inbox';
 import { DynamoStateStore } from '../../functions/store/state';
@@ -131,7 +132,7 @@ export async function startLoop(opts: LoopOptions = {}) {
   });
 
   const state = new DynamoStateStore(dyn.client, dyn.tables.state);
-  const audit = new DynamoAuditLog(dyn.client, dyn.tables.audit, { now });
+  const audit = new DynamoAuditLog(dyn.client, dyn.tables.audit, { now, chain: storedAuditChainKey(keys, dyn.client, dyn.tables.state) });
   const inbox = new DynamoInbox(dyn.client, dyn.tables.inbox);
   const counts: Record<string, number> = {};
   const parked: DeadLetter[] = [];

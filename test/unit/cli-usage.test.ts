@@ -17,6 +17,17 @@ describe('wecom-sync argument handling', () => {
     expect(await main(['--help'], { io: c.io })).toBe(0);
     expect(c.out.join('\n')).toBe(HELP.trimEnd());
     for (const code of ['0 ', '1 ', '2 ', '64 ']) expect(HELP).toMatch(new RegExp(`^\\s+${code}`, 'm'));
+    expect(HELP).toMatch(/^\s+audit verify \(--all \| --subject ID\)/m);
+    expect(HELP).toMatch(/^\s+audit digest/m);
+  });
+
+  it('names the audit subcommands in its usage errors', async () => {
+    const c = capture();
+    expect(await main(['audit', 'verify'], { io: c.io, cwd: '/nonexistent' })).toBe(64);
+    expect(c.err.join('\n')).toContain('audit verify needs --all or --subject ID (not both)');
+    const d = capture();
+    expect(await main(['audit', 'frobnicate'], { io: d.io, cwd: '/nonexistent' })).toBe(64);
+    expect(d.err.join('\n')).toContain("unknown audit subcommand 'frobnicate'");
   });
 
   it.each([
@@ -28,6 +39,16 @@ describe('wecom-sync argument handling', () => {
     [['reconcile', '--subject', 'user:a']],
     [['audit']],
     [['audit', '--subject']],
+    [['audit', '--subject', 'user:a', '--all']],
+    [['audit', 'verify']],
+    [['audit', 'verify', '--all', '--subject', 'user:a']],
+    [['audit', 'verify', '--all', '--since', '2026-01-01']],
+    [['audit', 'verify', '--subject', 'user:a', '--limit', '3']],
+    [['audit', 'verify', '--all', 'extra']],
+    [['audit', 'digest', '--subject', 'user:a']],
+    [['audit', 'digest', '--all']],
+    [['audit', 'frobnicate']],
+    [['status', '--all']],
     [['dlq']],
     [['dlq', 'purge']],
     [['import-csv']],

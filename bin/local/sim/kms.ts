@@ -9,10 +9,15 @@
  * additional authenticated data: a context mismatch or a tampered blob fails to decrypt and
  * is answered `400 {"__type":"InvalidCiphertextException"}`, as KMS does.
  *
+ * One asymmetric key (ECC_NIST_P256, SIGN_VERIFY) signs audit digests: `Sign` (MessageType
+ * RAW, ECDSA_SHA_256, DER signature, as KMS returns it) and `GetPublicKey` (DER SPKI). The
+ * symmetric operations refuse it and `Sign` refuses the symmetric key
+ * (InvalidKeyUsageException), as KMS does.
+ *
  * Mountable: `kmsHandler(state)` is a node:http-style `(req, res, subpath)` handler for the
  * local dev server; `startKmsServer()` listens on 127.0.0.1:0 for tests.
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -20,6 +25,8 @@ export interface KmsCalls {
   GenerateDataKey: number;
   Decrypt: number;
   Encrypt: number;
+  Sign: number;
+  GetPublicKey: number;
 }
 
 export interface KmsSimState {
@@ -27,12 +34,16 @@ export interface KmsSimState {
   keyId: string;
   /** Master secret per key id; never leaves the process. */
   masters: Map<string, Buffer>;
+  /** The asymmetric signing key (an ARN). */
+  signingKeyId: string;
+  signers: Map<string, { privateKey: KeyObject; publicKey: KeyObject }>;
   calls: KmsCalls;
 }
 
 export interface KmsServer {
   endpoint: string;
   keyId: string;
+  signingKeyId: string;
   calls: KmsCalls;
   close(): Promise<void>;
 }
@@ -43,7 +54,14 @@ const BLOB_VERSION = 1;
 
 export function createKmsState(): KmsSimState {
   const keyId = `arn:aws:kms:${REGION}:${ACCOUNT}:key/${randomUUID()}`;
-  return { keyId, masters: new Map([[keyId, randomBytes(32)]]), calls: { GenerateDataKey: 0, Decrypt: 0, Encrypt: 0 } };
+  const signingKeyId = `arn:aws:kms:${REGION}:${ACCOUNT}:key/${randomUUID()}`;
+  return {
+    keyId,
+    masters: new Map([[keyId, randomBytes(32)]]),
+    signingKeyId,
+    signers: new Map([[signingKeyId, generateKeyPairSync('ec', { namedCurve: 'P-256' })]]),
+    calls: { GenerateDataKey: 0, Decrypt: 0, Encrypt: 0, Sign: 0, GetPublicKey: 0 },
+  };
 }
 
 class KmsError extends Error {
@@ -64,10 +82,13 @@ function canonicalContext(ctx: unknown): Buffer {
 }
 
 /** Accept a key id, key ARN or alias-less short id; this simulator has a single key. */
-function resolveKey(state: KmsSimState, keyId: unknown): string {
+function resolveKey(state: KmsSimState, keyId: unknown, usage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' = 'ENCRYPT_DECRYPT'): string {
   if (typeof keyId !== 'string' || !keyId) throw new KmsError('ValidationException', 'KeyId is required');
-  for (const id of state.masters.keys()) {
-    if (id === keyId || id.endsWith(`/${keyId}`)) return id;
+  const match = (ids: Iterable<string>) => [...ids].find((id) => id === keyId || id.endsWith(`/${keyId}`));
+  const found = match(usage === 'ENCRYPT_DECRYPT' ? state.masters.keys() : state.signers.keys());
+  if (found) return found;
+  if (match(usage === 'ENCRYPT_DECRYPT' ? state.signers.keys() : state.masters.keys())) {
+    throw new KmsError('InvalidKeyUsageException', `key usage of '${keyId}' is not ${usage}`);
   }
   throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`);
 }
@@ -138,6 +159,22 @@ function dispatch(state: KmsSimState, op: string, body: Record<string, unknown>)
       const { keyId, plaintext } = open(state, b64(body.CiphertextBlob, 'CiphertextBlob'), body.EncryptionContext, body.KeyId);
       return { KeyId: keyId, Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
     }
+    case 'Sign': {
+      state.calls.Sign++;
+      const keyId = resolveKey(state, body.KeyId, 'SIGN_VERIFY');
+      if (body.SigningAlgorithm !== 'ECDSA_SHA_256') throw new KmsError('InvalidKeyUsageException', 'this key signs with ECDSA_SHA_256 only');
+      if ((body.MessageType ?? 'RAW') !== 'RAW') throw new KmsError('ValidationException', 'only MessageType RAW is simulated');
+      const message = b64(body.Message, 'Message');
+      if (message.length > 4096) throw new KmsError('ValidationException', 'Message longer than 4096 bytes');
+      const signature = sign('sha256', message, state.signers.get(keyId)!.privateKey);
+      return { KeyId: keyId, Signature: signature.toString('base64'), SigningAlgorithm: 'ECDSA_SHA_256' };
+    }
+    case 'GetPublicKey': {
+      state.calls.GetPublicKey++;
+      const keyId = resolveKey(state, body.KeyId, 'SIGN_VERIFY');
+      const der = state.signers.get(keyId)!.publicKey.export({ type: 'spki', format: 'der' });
+      return { KeyId: keyId, PublicKey: der.toString('base64'), KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY', SigningAlgorithms: ['ECDSA_SHA_256'] };
+    }
     default:
       throw new KmsError('UnknownOperationException', `operation ${op} is not simulated`);
   }
@@ -184,6 +221,7 @@ export async function startKmsServer(state: KmsSimState = createKmsState()): Pro
   return {
     endpoint: `http://127.0.0.1:${port}`,
     keyId: state.keyId,
+    signingKeyId: state.signingKeyId,
     calls: state.calls,
     close: () =>
       new Promise<void>((resolve) => {
