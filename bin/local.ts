@@ -2,40 +2,56 @@
  * `npm start`: the local stack (see bin/local/stack.ts). Reads .env if present, starts
  * everything on PORT (default 3000), prints how to use it, and stops cleanly on Ctrl-C.
  */
-import { startLocalStack, withDotEnv } from './local/stack';
+import { LocalConfigError, startLocalStack, withDotEnv } from './local/stack';
 
 const env = withDotEnv(process.env);
-const stack = await startLocalStack({ env });
+let stack: Awaited<ReturnType<typeof startLocalStack>>;
+try {
+  stack = await startLocalStack({ env });
+} catch (err) {
+  if (!(err instanceof LocalConfigError)) throw err;
+  // A half-configured side is an error that names what is missing, never a silent fallback.
+  console.error(`wecom-mailbox-sync: configuration problem (.env or environment):\n${err.message}`);
+  process.exit(78);
+}
 const c = stack.credentials;
 const b = stack.baseUrl;
+/** A secret is shown only when the stack generated it itself (a demo value); the operator's own never. */
+const shown = (key: keyof typeof c) => (stack.fromEnv.includes(key) ? '(from your environment: not shown)' : `${c[key]}   (demo value)`);
+const wecomMode = {
+  simulated: `simulated at ${b}/_sim/wecom`,
+  'callback-only': 'callback only — REAL callback keys from the environment, contacts API simulated',
+  real: 'REAL (credentials from the environment)',
+}[stack.modes.wecom];
 
 const lines = [
   '',
   `wecom-mailbox-sync local stack on ${b}`,
-  `  data:            ${stack.dataDir} (DynamoDB, local master key; personal data only as ciphertext)`,
-  `  WeCom:           ${stack.simulated.wecom ? `simulated at ${b}/_sim/wecom` : 'REAL (credentials from the environment)'}`,
+  `  data:            ${stack.dataDir} (DynamoDB, queue, local master key; owner-only; personal data only as ciphertext)`,
+  `  WeCom:           ${wecomMode}`,
   `  mailbox (Graph): ${stack.simulated.graph ? `simulated at ${b}/_sim/graph` : 'REAL (credentials from the environment)'}`,
   '',
   'WeCom callback (what you enter in the WeCom admin console, 管理后台 → 通讯录同步 → 设置接收事件服务器):',
-  `  URL:            ${stack.callbackUrl}   (must be reachable from the internet: use a tunnel, HOST=0.0.0.0)`,
-  `  Token:          ${c.token}`,
-  `  EncodingAESKey: ${c.encodingAESKey}`,
+  `  URL:            ${stack.callbackUrl}   (must be reachable from the internet: a tunnel to this port)`,
+  `  Token:          ${shown('token')}`,
+  `  EncodingAESKey: ${shown('encodingAESKey')}`,
   `  CorpID:         ${c.corpId}`,
-  stack.simulated.wecom
-    ? '  These are DEMO values, generated once and kept in .data/demo-credentials.json. For a real app, set\n' +
-      '  WECOM_CORP_ID, WECOM_TOKEN, WECOM_ENCODING_AES_KEY, WECOM_CONTACTS_SECRET, WECOM_APP_SECRET in .env.'
+  stack.modes.wecom === 'simulated'
+    ? '  For a real app set WECOM_CORP_ID, WECOM_TOKEN, WECOM_ENCODING_AES_KEY (callback only), plus\n' +
+      '  WECOM_CONTACTS_SECRET and WECOM_APP_SECRET (the real contacts API), in .env.'
     : '',
+  '  The simulators and /_local/* answer callers on this machine only (never through a tunnel or proxy).',
   '',
-  'Try it (simulated WeCom → real encrypted callback → queue → worker → simulated mailbox):',
-  `  curl -s -XPOST ${b}/_sim/wecom/users -H 'content-type: application/json' \\`,
-  `       -d '{"userid":"zhangsan","name":"张三","mobile":"138 0013 8000","department":[1]}'`,
-  `  curl -s "${b}/_sim/graph/v1.0/users?\\$filter=employeeId%20eq%20'zhangsan'" -H "authorization: Bearer $(npm run -s cli -- local-token)"`,
+  stack.simulated.wecom ? 'Try it (simulated WeCom → real encrypted callback → queue → worker → mailbox):' : '',
+  stack.simulated.wecom ? `  curl -s -XPOST ${b}/_sim/wecom/users -H 'content-type: application/json' \\` : '',
+  stack.simulated.wecom ? `       -d '{"userid":"zhangsan","name":"张三","mobile":"138 0013 8000","department":[1]}'` : '',
+  stack.simulated.graph ? `  curl -s "${b}/_sim/graph/v1.0/users?\\$filter=employeeId%20eq%20'zhangsan'" -H "authorization: Bearer $(npm run -s cli -- local-token)"` : '',
   `  npm run cli -- audit --subject user:zhangsan`,
-  'Offboard (mailbox disabled → WeCom member disabled):',
-  `  npm run cli -- demo-offboard zhangsan     # PATCHes accountEnabled=false in the simulated Graph`,
-  `  curl -s ${b}/_sim/wecom/users/zhangsan    # "enable": 0`,
+  stack.simulated.graph ? 'Offboard (mailbox disabled → WeCom member disabled):' : '',
+  stack.simulated.graph ? `  npm run cli -- demo-offboard zhangsan     # PATCHes accountEnabled=false in the simulated Graph` : '',
+  stack.simulated.wecom ? `  curl -s ${b}/_sim/wecom/users/zhangsan    # "enable": 0` : '',
   '',
-  'Ctrl-C stops the stack; data stays in .data/ (delete it to start afresh).',
+  'Ctrl-C stops the stack; data stays in .data/ (delete it to start afresh). kill -9 loses nothing.',
 ];
 console.log(lines.filter((l) => l !== '').join('\n').replace(/\n(?=[A-Z])/g, '\n\n'));
 

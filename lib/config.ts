@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CONTACT_FIELDS } from '../functions/sync/model';
-import { offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
+import { deletionGuardSchema, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
 
 export const CONTEXT_KEY = 'wecomMailboxSync';
 export const CONFIG_FILE_CONTEXT_KEY = 'configFile';
@@ -94,6 +94,8 @@ export const deploymentConfigSchema = z
     offboarding: offboardingSchema,
     onboarding: onboardingSchema,
     reconcile: reconcileSchema,
+    /** The deletion guard on the event path (held actions wait for `wecom-sync approvals`). */
+    deletionGuard: deletionGuardSchema,
     wecom: z
       .object({
         apiBase: httpsUrl.default('https://qyapi.weixin.qq.com'),
@@ -256,6 +258,7 @@ export interface SyncConfigJson {
   offboarding: DeploymentConfig['offboarding'];
   onboarding: DeploymentConfig['onboarding'];
   reconcile: DeploymentConfig['reconcile'];
+  deletionGuard: DeploymentConfig['deletionGuard'];
   wecom: DeploymentConfig['wecom'];
   graph: DeploymentConfig['graph'] & { notificationUrl?: string };
 }
@@ -273,6 +276,7 @@ export function toSyncConfig(cfg: DeploymentConfig, notificationUrl?: string): S
     offboarding: cfg.offboarding,
     onboarding: cfg.onboarding,
     reconcile: cfg.reconcile,
+    deletionGuard: cfg.deletionGuard,
     wecom: cfg.wecom,
     graph: notificationUrl ? { ...cfg.graph, notificationUrl } : { ...cfg.graph },
   };

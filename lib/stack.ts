@@ -198,6 +198,10 @@ export const ACCESS: Record<HandlerName, Access> = {
 /** The schedule-driven functions: each has an errors alarm and a line on the dashboard. */
 const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const satisfies readonly HandlerName[];
 
+/** Where the functions' EMF metrics land (Powertools: namespace, and the service dimension). */
+export const METRICS_NAMESPACE = 'WecomMailboxSync';
+export const METRICS_SERVICE = 'wecom-mailbox-sync';
+
 export class WecomMailboxSyncStack extends Stack {
   readonly functions: Record<HandlerName, SyncFunction>;
   readonly personalDataKey: kms.Key;
@@ -629,6 +633,15 @@ export class WecomMailboxSyncStack extends Stack {
         alarmDescription: `More than ${cfg.callback4xxAlarmPercent} % of API requests answered 4xx: forged or stale callbacks, or a wrong token/AES key.`,
         metric: api4xxRate,
         threshold: cfg.callback4xxAlarmPercent,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      alarm('DestructiveActionsHeld', {
+        alarmDescription:
+          'The deletion guard on the event path held destructive actions (a burst of mailbox disables or WeCom offboardings): decide with `wecom-sync approvals list | approve | reject`.',
+        // Emitted by the engine (EMF, functions/handlers/wiring.ts) for every held action.
+        metric: new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName: 'held', dimensionsMap: { service: METRICS_SERVICE }, period: fiveMinutes, statistic: 'Sum' }),
+        threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
       }),

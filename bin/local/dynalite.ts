@@ -6,7 +6,18 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  BatchWriteItemCommand,
+  CreateTableCommand,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  ScanCommand,
+  type AttributeValue,
+  type CreateTableCommandInput,
+} from '@aws-sdk/client-dynamodb';
 // @ts-expect-error dynalite ships no types
 import dynalite from 'dynalite';
 import { tableDefinitions, type TableNames } from '../../functions/store/tables';
@@ -38,13 +49,7 @@ export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<Lo
   const { endpoint, stop } = opts.childProcess ? await spawnDynalite(opts.path) : await listenInProcess(opts.path);
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   const tables: TableNames = { inbox: 'inbox', state: 'state', audit: 'audit', ...opts.tables };
-  for (const def of tableDefinitions(tables)) {
-    try {
-      await client.send(new CreateTableCommand(def));
-    } catch (err) {
-      if (!(err instanceof ResourceInUseException)) throw err;
-    }
-  }
+  for (const def of tableDefinitions(tables)) await ensureTable(client, def, opts.path);
   return {
     endpoint,
     client,
@@ -54,6 +59,83 @@ export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<Lo
       await stop();
     },
   };
+}
+
+/**
+ * Create the table, or bring a table left by an older version up to its definition. dynalite
+ * cannot add an index to a table (UpdateTable), so a table whose indexes differ is copied out,
+ * recreated and refilled. The copy goes to a file beside the data first (0600): a stack killed
+ * in the middle finds it at the next start and finishes the refill.
+ */
+async function ensureTable(client: DynamoDBClient, def: CreateTableCommandInput, dataPath?: string): Promise<void> {
+  const name = def.TableName!;
+  const backup = dataPath ? `${dataPath}.${name}.migration.json` : undefined;
+  try {
+    await client.send(new CreateTableCommand(def));
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    const have = (Table?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName).sort().join();
+    const want = (def.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName).sort().join();
+    if (have !== want) {
+      const items = await scanAll(client, name);
+      if (backup) writeFileSync(backup, JSON.stringify(items, encodeBinary), { mode: 0o600 });
+      await dropTable(client, name);
+      await client.send(new CreateTableCommand(def));
+      await putAll(client, name, items);
+      if (backup) rmSync(backup, { force: true });
+      return;
+    }
+  }
+  if (backup && existsSync(backup)) {
+    // An earlier start died between recreating the table and refilling it.
+    await putAll(client, name, JSON.parse(readFileSync(backup, 'utf8'), decodeBinary) as Array<Record<string, AttributeValue>>);
+    rmSync(backup, { force: true });
+  }
+}
+
+/** DeleteTable completes asynchronously even in dynalite: wait until the name is free. */
+export async function dropTable(client: DynamoDBClient, name: string): Promise<void> {
+  await client.send(new DeleteTableCommand({ TableName: name }));
+  for (let i = 0; i < 200; i++) {
+    try {
+      await client.send(new DescribeTableCommand({ TableName: name }));
+    } catch (err) {
+      if ((err as Error).name === 'ResourceNotFoundException') return;
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`table ${name} was not deleted`);
+}
+
+async function scanAll(client: DynamoDBClient, table: string): Promise<Array<Record<string, AttributeValue>>> {
+  const items: Array<Record<string, AttributeValue>> = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await client.send(new ScanCommand({ TableName: table, ...(start ? { ExclusiveStartKey: start } : {}) }));
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+async function putAll(client: DynamoDBClient, table: string, items: Array<Record<string, AttributeValue>>): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    let requests = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length) {
+      const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [table]: requests } }));
+      requests = (out.UnprocessedItems?.[table] ?? []) as typeof requests;
+    }
+  }
+}
+
+/** Binary attributes (wrapped keys) survive the JSON copy as base64. */
+function encodeBinary(_k: string, v: unknown): unknown {
+  return v instanceof Uint8Array ? { $b64: Buffer.from(v).toString('base64') } : v;
+}
+function decodeBinary(_k: string, v: unknown): unknown {
+  return v && typeof v === 'object' && typeof (v as { $b64?: unknown }).$b64 === 'string' ? new Uint8Array(Buffer.from((v as { $b64: string }).$b64, 'base64')) : v;
 }
 
 async function listenInProcess(path?: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {

@@ -20,7 +20,6 @@ import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
@@ -39,12 +38,20 @@ import type { EngineDeps } from '../../functions/sync/context';
 import { CachedDepartmentTree } from '../../functions/sync/departments';
 import { deleteDueMembers } from '../../functions/sync/grace';
 import { createSyncWorker, parseSyncMessage } from '../../functions/sync/worker';
+import { sweepInbox } from '../../functions/queue/sweep';
+import { localDigestJobDeps, localDigestPaths } from '../../functions/audit/local';
+import { runAuditDigest } from '../../functions/audit/run';
+import { storedAuditChainKey } from '../../functions/security/audit-chain-key';
 import { WecomApiClient } from '../../functions/wecom/api';
 import { toApiGatewayEvent, readBody, writeResult } from './apigw';
 import { startDynalite, type LocalDynamo } from './dynalite';
 import { LocalFifoQueue } from './queue';
 import { createGraphSim, type GraphSim } from './sim/graph';
 import { createWecomSim, type WecomSim } from './sim/wecom';
+import { loadCredentials, type GraphMode, type LocalCredentials, type WecomMode } from './credentials';
+import { adminToken, adminTokenFile, hasAdminToken, lockDown, notLocal } from './surface';
+
+export { LocalConfigError, type LocalCredentials } from './credentials';
 
 export interface LocalStackOptions {
   /** 0 = a free port. Default: PORT env or 3000. */
@@ -60,21 +67,14 @@ export interface LocalStackOptions {
   print?: (line: string) => void;
   /** Runs of the grace-period deleter and subscription renewal (ms; default 60 s / 1 h; 0 = off). */
   graceIntervalMs?: number;
+  /** Runs of the audit digest signer (ms; default 1 h; 0 = off). */
+  auditDigestIntervalMs?: number;
+  /** Runs of the inbox sweep (ms; default 60 s; 0 = off). It also runs once at start. */
+  sweepIntervalMs?: number;
+  /** Accept and queue events, but do not process them (LOCAL_QUEUE_PAUSED=1): to inspect the queue. */
+  paused?: boolean;
   subscriptionIntervalMs?: number;
   now?: () => Date;
-}
-
-export interface LocalCredentials {
-  corpId: string;
-  token: string;
-  encodingAESKey: string;
-  contactsSecret: string;
-  appSecret: string;
-  tenantId: string;
-  clientId: string;
-  clientSecret: string;
-  clientState: string;
-  webhookSecret: string;
 }
 
 export interface LocalStack {
@@ -85,6 +85,12 @@ export interface LocalStack {
   credentials: LocalCredentials;
   /** Which side is simulated. */
   simulated: { wecom: boolean; graph: boolean };
+  /** WeCom: simulated | callback-only (real callback keys, simulated API) | real; Graph: simulated | real. */
+  modes: { wecom: WecomMode; graph: GraphMode };
+  /** Credentials taken from the environment / .env: never printed. */
+  fromEnv: Array<keyof LocalCredentials>;
+  /** The operator endpoints' token (also in <dataDir>/admin-token, 0600). */
+  adminToken: string;
   wecomSim?: WecomSim;
   graphSim?: GraphSim;
   queue: LocalFifoQueue;
@@ -109,59 +115,6 @@ function parseJson(text: string): unknown {
  * A WeCom-style EncodingAESKey: 43 characters that, with '=', are the base64 of the 32-byte
  * AES key. Letters and digits only, as WeCom's admin console accepts (it rejects + and /).
  */
-function newEncodingAESKey(): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  return Array.from({ length: 43 }, () => alphabet[randomInt(alphabet.length)]).join('');
-}
-function newSecret(bytes = 24): string {
-  return randomBytes(bytes).toString('base64url');
-}
-
-/**
- * Credentials: real ones from the environment (or .env) when given, otherwise demo values
- * generated once and kept in <dataDir>/demo-credentials.json (mode 0600), so a restart keeps
- * the same callback keys a WeCom app may have been pointed at.
- */
-function loadCredentials(env: NodeJS.ProcessEnv, dataDir: string): { creds: LocalCredentials; realWecom: boolean; realGraph: boolean } {
-  const file = join(dataDir, 'demo-credentials.json');
-  let demo: LocalCredentials;
-  if (existsSync(file)) {
-    demo = JSON.parse(readFileSync(file, 'utf8')) as LocalCredentials;
-  } else {
-    demo = {
-      corpId: `wwdemo${randomBytes(6).toString('hex')}`,
-      token: newSecret(18).replace(/[-_]/g, 'x').slice(0, 24),
-      encodingAESKey: newEncodingAESKey(),
-      contactsSecret: newSecret(),
-      appSecret: newSecret(),
-      tenantId: `demo-tenant-${randomBytes(4).toString('hex')}`,
-      clientId: randomUUID(),
-      clientSecret: newSecret(),
-      clientState: newSecret(32),
-      webhookSecret: newSecret(32),
-    };
-    writeFileSync(file, JSON.stringify(demo, null, 2), { mode: 0o600 });
-  }
-  const realWecom = Boolean(env.WECOM_CORP_ID && env.WECOM_TOKEN && env.WECOM_ENCODING_AES_KEY && env.WECOM_CONTACTS_SECRET && env.WECOM_APP_SECRET);
-  const realGraph = Boolean(env.GRAPH_TENANT_ID && env.GRAPH_CLIENT_ID && env.GRAPH_CLIENT_SECRET);
-  const creds: LocalCredentials = { ...demo };
-  if (realWecom) {
-    Object.assign(creds, {
-      corpId: env.WECOM_CORP_ID!,
-      token: env.WECOM_TOKEN!,
-      encodingAESKey: env.WECOM_ENCODING_AES_KEY!,
-      contactsSecret: env.WECOM_CONTACTS_SECRET!,
-      appSecret: env.WECOM_APP_SECRET!,
-    });
-  }
-  if (realGraph) {
-    Object.assign(creds, { tenantId: env.GRAPH_TENANT_ID!, clientId: env.GRAPH_CLIENT_ID!, clientSecret: env.GRAPH_CLIENT_SECRET! });
-  }
-  if (env.GRAPH_CLIENT_STATE) creds.clientState = env.GRAPH_CLIENT_STATE;
-  if (env.MAILBOX_WEBHOOK_SECRET) creds.webhookSecret = env.MAILBOX_WEBHOOK_SECRET;
-  return { creds, realWecom, realGraph };
-}
-
 /** Read KEY=VALUE lines of a .env file into a copy of env (existing variables win). */
 export function withDotEnv(env: NodeJS.ProcessEnv, path = '.env'): NodeJS.ProcessEnv {
   if (!existsSync(path)) return env;
@@ -177,7 +130,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const now = opts.now ?? (() => new Date());
   const dataDir = resolve(opts.dataDir ?? '.data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const { creds, realWecom, realGraph } = loadCredentials(env, dataDir);
+  lockDown(dataDir);
+  // A partly configured side stops here, naming what is missing (LocalConfigError).
+  const { creds, modes, fromEnv } = loadCredentials(env, dataDir);
+  const realWecom = modes.wecom === 'real';
+  const realGraph = modes.graph === 'real';
+  const admin = adminToken(dataDir);
 
   const port = opts.port ?? Number(env.PORT ?? 3000);
   const host = opts.host ?? env.HOST ?? '127.0.0.1';
@@ -220,9 +178,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const keys = new LocalFileKeyProvider(join(dataDir, 'master.key'));
   const cipher = new EnvelopeCipher({ keys, hashKey: new StoredHashKey(keys, client, tables.state) });
 
+  // The simulated directories live under .data/sims too: a restart (or kill -9) keeps them.
+  const simDir = opts.persist === false ? undefined : join(dataDir, 'sims');
   const wecomSim = realWecom
     ? undefined
     : createWecomSim({
+        persistDir: simDir,
         corpId: creds.corpId,
         contactsSecret: creds.contactsSecret,
         appSecret: creds.appSecret,
@@ -232,7 +193,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       });
   const graphSim = realGraph
     ? undefined
-    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret });
+    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret, persistDir: simDir });
 
   const wecom = new WecomApiClient({
     apiBase: config.wecom.apiBase,
@@ -242,14 +203,23 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   });
   const graph = graphDirectoryFromConfig(config, creds);
 
-  const queue = new LocalFifoQueue({ maxReceiveCount: 5, retryDelayMs: 500 });
+  // The queue, its dedupe window and its dead letters live in the embedded DynamoDB: an event
+  // is on disk before its callback is answered, and a restart after kill -9 picks up where it
+  // stopped (in-flight messages again after their visibility timeout).
+  const visibilitySeconds = Number(env.LOCAL_QUEUE_VISIBILITY_SECONDS ?? 30);
+  const queue = await LocalFifoQueue.open({ client, maxReceiveCount: 5, retryDelayMs: 500, visibilityTimeoutMs: (visibilitySeconds > 0 ? visibilitySeconds : 30) * 1000 });
   const inbox = new DynamoInbox(client, tables.inbox);
+  // Audit links are HMACs under a key only this stack (via the local master key) can unwrap.
+  const chain = storedAuditChainKey(keys, client, tables.state);
+  const audit = new DynamoAuditLog(client, tables.audit, { chain });
+  const digestEvery = opts.auditDigestIntervalMs ?? 3_600_000;
+  const digestJob = localDigestJobDeps({ dataDir, audit, chain: storedAuditChainKey(keys, client, tables.state, { create: false }), intervalSeconds: Math.max(60, Math.round(digestEvery / 1000)), now });
   const counters: Record<string, number> = {};
   const engine: EngineDeps = {
     wecom,
     mailbox: graph,
     state: new DynamoStateStore(client, tables.state),
-    audit: new DynamoAuditLog(client, tables.audit),
+    audit,
     cipher,
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: 60_000 }),
     config,
@@ -263,11 +233,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const worker = createSyncWorker({
     engineDeps: async () => engine,
     maxReceiveCount: 5,
-    deadLetters: {
-      park: async (message, reason) => {
-        queue.deadLetters.push({ messageId: randomUUID(), message, reason, receiveCount: 0 });
-      },
-    },
+    deadLetters: queue,
   });
   queue.setConsumer(worker);
 
@@ -296,7 +262,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     return subscription;
   };
 
-  const isLoopback = (req: IncomingMessage) => /^(::ffff:)?127\.|^::1$/.test(req.socket.remoteAddress ?? '');
   const sendJson = (res: ServerResponse, status: number, value: unknown) =>
     void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
 
@@ -304,7 +269,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path.startsWith('/_sim/') || path.startsWith('/_local/')) {
+      const refused = notLocal(req);
+      if (refused) return sendJson(res, 403, { error: refused });
+    }
     // The simulators get the path after their prefix WITH the query string (tokens, $filter …).
+    // A side that runs with real credentials has no simulator mounted at all.
     if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, (req.url ?? '/').slice('/_sim/wecom'.length));
     if (path.startsWith('/_sim/graph/') && graphSim) return graphSim.handle(req, res, (req.url ?? '/').slice('/_sim/graph'.length));
     if (path === '/wecom/callback' && (req.method === 'GET' || req.method === 'POST')) {
@@ -318,8 +288,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       return writeResult(res, await mailboxEvents(toApiGatewayEvent(req, body, 'POST /mailbox/events/{provider}'), LAMBDA_CONTEXT));
     }
     if (path.startsWith('/_local/')) {
-      // Operator endpoints: loopback only, whatever HOST the server listens on.
-      if (!isLoopback(req)) return void res.writeHead(403).end('loopback only');
+      // Operator endpoints: a local caller (checked above) holding the admin token.
+      if (!hasAdminToken(req, admin)) return sendJson(res, 401, { error: 'admin token required (Authorization: Bearer <.data/admin-token>)' });
       if (path === '/_local/status' && req.method === 'GET') {
         return sendJson(res, 200, {
           queue: { depth: queue.depth, deadLetters: queue.deadLetters.length },
@@ -351,7 +321,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         if (!body || typeof body !== 'object' || Array.isArray(body)) return sendJson(res, 400, { error: 'body must be {} or {"id": "<messageId or eventId>"}' });
         const id = (body as { id?: unknown }).id;
         if (id !== undefined && typeof id !== 'string') return sendJson(res, 400, { error: 'id must be a string' });
-        return sendJson(res, 200, { redriven: queue.redrive(id) });
+        return sendJson(res, 200, { redriven: await queue.redrive(id) });
       }
       if (path === '/_local/enqueue' && req.method === 'POST') {
         const raw = await readBody(req, 1024 * 1024);
@@ -371,7 +341,15 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   };
 
-  queue.start();
+  // Events an earlier run accepted but never got onto the queue (killed in between): queue them now.
+  const sweep = (olderThanMs?: number) =>
+    sweepInbox({ inbox, queue, now, ...(olderThanMs !== undefined ? { olderThanMs } : {}) }).then((r) => {
+      if (r.found) print(`local: inbox sweep queued ${r.requeued} event(s) left pending${r.failed ? `, ${r.failed} failed (retried later)` : ''}`);
+      return r;
+    });
+  await sweep(0);
+  const paused = opts.paused ?? env.LOCAL_QUEUE_PAUSED === '1';
+  if (!paused) queue.start();
   try {
     await renewSubscription();
   } catch (err) {
@@ -389,6 +367,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       }, graceEvery).unref(),
     );
   }
+  if (digestEvery > 0) {
+    // Signed digests of every chain head: what makes a removed or rewritten trail visible.
+    timers.push(setInterval(() => void runAuditDigest(digestJob).catch((err: Error) => print(`local: audit digest failed: ${err.name}`)), digestEvery).unref());
+  }
+  const sweepEvery = opts.sweepIntervalMs ?? 60_000;
+  if (sweepEvery > 0) timers.push(setInterval(() => void sweep().catch((err: Error) => print(`local: inbox sweep failed: ${err.name}`)), sweepEvery).unref());
   const renewEvery = opts.subscriptionIntervalMs ?? 3_600_000;
   if (renewEvery > 0) timers.push(setInterval(() => void renewSubscription().catch(() => undefined), renewEvery).unref());
 
@@ -408,6 +392,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         graphApiBase: config.graph.apiBase ?? null,
         graphTokenUrl: config.graph.tokenUrl ?? null,
         credentialsFile: join(dataDir, 'demo-credentials.json'),
+        adminTokenFile: adminTokenFile(dataDir),
+        wecomCorpId: creds.corpId,
+        auditDigests: { ...localDigestPaths(dataDir), intervalSeconds: Math.max(60, Math.round(digestEvery / 1000)) },
+        modes,
         reportsDir: join(dataDir, 'reports'),
         simulated: { wecom: !realWecom, graph: !realGraph },
         // The effective runtime config (no secrets), so the CLI runs with the same profile.
@@ -427,6 +415,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     dataDir,
     credentials: creds,
     simulated: { wecom: !realWecom, graph: !realGraph },
+    modes,
+    fromEnv,
+    adminToken: admin,
     wecomSim,
     graphSim,
     queue,
@@ -450,7 +441,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     },
     close: async () => {
       for (const t of timers) clearInterval(t);
-      queue.stop();
+      await queue.close();
       await new Promise<void>((ok) => server.close(() => ok()));
       server.closeAllConnections?.();
       await dynamo.close();

@@ -148,17 +148,16 @@ describe('wecom-sync CLI against the local stack', () => {
     let r = await cli(cwd, 'dlq', 'list', '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual([]);
-    stack.queue.deadLetters.push({
-      messageId: 'm-1',
-      message: { v: 1, subject: 'user:zhangsan', source: 'wecom', eventId: 'evt-dead', operator: 'wecom-callback', receivedAt: new Date().toISOString() },
-      reason: 'WeCom user/get failed: errcode 60020',
-      receiveCount: 5,
-    });
+    await stack.queue.park(
+      { v: 1, subject: 'user:zhangsan', source: 'wecom', eventId: 'evt-dead', operator: 'wecom-callback', receivedAt: new Date().toISOString() },
+      'WeCom user/get failed: errcode 60020',
+    );
     r = await cli(cwd, 'dlq', 'list', '--json');
-    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ id: 'm-1', subject: 'user:zhangsan', receiveCount: 5 })]);
+    const [parked] = JSON.parse(r.stdout) as Array<{ id: string }>;
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ eventId: 'evt-dead', subject: 'user:zhangsan', reason: 'WeCom user/get failed: errcode 60020' })]);
     r = await cli(cwd, 'dlq', 'redrive', '--id', 'nope');
     expect(r.code).toBe(1);
-    r = await cli(cwd, 'dlq', 'redrive', '--id', 'm-1', '--json');
+    r = await cli(cwd, 'dlq', 'redrive', '--id', parked!.id, '--json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ redriven: 1 });
     await stack.settle();

@@ -87,7 +87,7 @@ describe('deployment config', () => {
   it('SYNC_CONFIG has the runtime shape from the brief and no infrastructure knobs', () => {
     const cfg = parseDeploymentConfig({ ...base, syncProfile: { protectedDepartments: ['财务部'] } });
     const sync = toSyncConfig(cfg, 'https://x.example/mailbox/events/graph');
-    expect(Object.keys(sync).sort()).toEqual(['addressRule', 'graph', 'mailDomain', 'offboarding', 'onboarding', 'profile', 'provider', 'reconcile', 'wecom'].sort());
+    expect(Object.keys(sync).sort()).toEqual(['addressRule', 'deletionGuard', 'graph', 'mailDomain', 'offboarding', 'onboarding', 'profile', 'provider', 'reconcile', 'wecom'].sort());
     expect(sync.profile.protectedDepartments).toEqual(['财务部']);
     expect(sync.graph.notificationUrl).toBe('https://x.example/mailbox/events/graph');
     expect(JSON.stringify(sync)).not.toMatch(/alarmEmail|apiThrottle|schedules|fixedIp/);

@@ -59,7 +59,8 @@ describe('fixed egress IP', () => {
     const wild = identityStatements(s.json).filter(({ statement }) => asArray(statement.Resource).map(flatten).some((r) => r.includes('*')));
     const eni = wild.filter(({ statement }) => statement.Sid === 'VpcNetworkInterfaces');
     const others = wild.filter(({ statement }) => statement.Sid !== 'VpcNetworkInterfaces');
-    expect(others.map(({ statement }) => flatten(statement.Resource))).toEqual([expect.stringMatching(/\/reports\/\*$/)]);
+    // Object prefixes: reconcile's reports/, the audit digests' digests/ (dated object keys).
+    expect(others.map(({ statement }) => flatten(statement.Resource)).sort()).toEqual([expect.stringMatching(/\/digests\/\*$/), expect.stringMatching(/\/reports\/\*$/)]);
     const vpcRoles = CALLS_WECOM.map((n) => logicalId(s.stack, s.stack.functions[n].role)).sort();
     expect(eni.flatMap((e) => e.roles).sort()).toEqual(vpcRoles);
     for (const { statement } of eni) {

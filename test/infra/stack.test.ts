@@ -345,7 +345,7 @@ describe('schedules, alarms, outputs', () => {
     expect(s.config.schedules.auditDigest).toBe('rate(1 hour)');
   });
 
-  it('alarms on the DLQ, worker errors and throttles, message age and the 4xx rate, to an encrypted topic', () => {
+  it('alarms on the DLQ, worker errors and throttles, message age, held destructive actions and the 4xx rate, to an encrypted topic', () => {
     const alarms = Object.values(s.json.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => r.Properties);
     const topic = Object.entries(s.json.Resources).find(([, r]) => r.Type === 'AWS::SNS::Topic')!;
     expect(topic[1].Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [ids.transportKey, 'Arn'] });
@@ -359,6 +359,12 @@ describe('schedules, alarms, outputs', () => {
     for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const) {
       expect(find('Errors', ids.fn[n]), `${n} errors alarm`).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
+    // The event-path deletion guard held something: the metric the engine emits for each held action.
+    expect(alarms.find((a) => a.Namespace === 'WecomMailboxSync' && a.MetricName === 'held')).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Dimensions: [{ Name: 'service', Value: 'wecom-mailbox-sync' }],
+    });
     const rate = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('"4xx"'));
     expect(rate).toMatchObject({ Threshold: s.config.callback4xxAlarmPercent });
     s.template.resourceCountIs('AWS::SNS::Subscription', 0); // no alarmEmail in cdk.json
