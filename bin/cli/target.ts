@@ -209,13 +209,16 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
   }
   const env = withDotEnv(opts.env ?? process.env, join(cwd, '.env'));
 
-  let token: string;
-  try {
-    token = readFileSync(stack.adminTokenFile ?? join(dataDir, 'admin-token'), 'utf8').trim();
-  } catch {
-    throw new CliError('cannot read the local stack’s admin token (.data/admin-token): run the CLI as the user who started the stack');
-  }
-  const admin = (path: string, init?: RequestInit) => adminFetch(stack.baseUrl, token, path, init);
+  // Read when an operator endpoint is first needed: `audit`, `reconcile` … do not use one.
+  let token: string | undefined;
+  const adminToken = () => {
+    try {
+      return (token ??= readFileSync(stack.adminTokenFile ?? join(dataDir, 'admin-token'), 'utf8').trim());
+    } catch {
+      throw new CliError('cannot read the local stack’s admin token (.data/admin-token): run the CLI as the user who started the stack');
+    }
+  };
+  const admin = (path: string, init?: RequestInit) => adminFetch(stack.baseUrl, adminToken(), path, init);
   const demo = JSON.parse(readFileSync(stack.credentialsFile, 'utf8')) as Secrets;
   const secrets: Secrets = { ...demo, ...(stack.wecomCorpId ? { corpId: stack.wecomCorpId } : {}) };
   if (stack.simulated && !stack.simulated.wecom) {
