@@ -112,12 +112,18 @@ export class DynamoStateStore implements StateStore {
   }
 
   async listPage(kind: 'user' | 'party', cursor?: string): Promise<{ records: StateRecord[]; next?: string }> {
+    return this.indexPage('byKind', 'kind', kind, cursor);
+  }
+
+  /** One page of a GSI whose partition key is `key = value`, with an opaque cursor. */
+  private async indexPage(index: string, key: string, value: string, cursor?: string): Promise<{ records: StateRecord[]; next?: string }> {
     const out = await this.client.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: 'byKind',
-        KeyConditionExpression: 'kind = :k',
-        ExpressionAttributeValues: { ':k': { S: kind } },
+        IndexName: index,
+        KeyConditionExpression: '#k = :v',
+        ExpressionAttributeNames: { '#k': key },
+        ExpressionAttributeValues: { ':v': { S: value } },
         Limit: PAGE_SIZE,
         ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
       }),
@@ -202,18 +208,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async listHeld(cursor?: string): Promise<{ records: StateRecord[]; next?: string }> {
-    const out = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: 'byHeld',
-        KeyConditionExpression: 'heldKey = :h',
-        ExpressionAttributeValues: { ':h': { S: 'held' } },
-        Limit: PAGE_SIZE,
-        ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
-      }),
-    );
-    const records = (out.Items ?? []).map(fromItem);
-    return out.LastEvaluatedKey ? { records, next: encodeCursor(out.LastEvaluatedKey) } : { records };
+    return this.indexPage('byHeld', 'heldKey', 'held', cursor);
   }
 
   /** A COUNT query over GSI byKind: reads the user index once (callers cache the figure). */

@@ -4,31 +4,14 @@
  * (5 % of 40) and holds 28; `wecom-sync approvals` (a separate process, as an operator runs
  * it) lists them, and `approve --all` applies exactly those — nothing else changes.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import { runCli } from '../support/cli-process';
 
-const CLI = resolve(import.meta.dirname, '../../bin/wecom-sync.ts');
-const TSX = import.meta.resolve('tsx');
-
-function cli(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-      cwd,
-      env: { ...process.env, VITEST: '', LOG_LEVEL: 'ERROR', WECOM_SYNC_OPERATOR: 'ops-lead' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, args, 'ops-lead');
 
 let cwd: string;
 let stack: LocalStack;

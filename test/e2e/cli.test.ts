@@ -4,37 +4,14 @@
  * a separate process (`node --import tsx bin/wecom-sync.ts …`) with that directory as its
  * working directory, exactly as an operator runs it. Exit codes and --json output are checked.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import { runCli } from '../support/cli-process';
 
-const CLI = resolve(import.meta.dirname, '../../bin/wecom-sync.ts');
-const TSX = import.meta.resolve('tsx');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(cwd: string, ...args: string[]): Promise<Run> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-      cwd,
-      env: { ...process.env, VITEST: '', LOG_LEVEL: 'ERROR', WECOM_SYNC_OPERATOR: 'e2e' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
 
 let cwd: string;
 let empty: string;

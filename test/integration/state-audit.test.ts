@@ -153,6 +153,30 @@ describe('DynamoStateStore', () => {
     expect(due.map((r) => r.subject)).toEqual(['user:due']);
   });
 
+  it('the deletion guard window: 30 workers racing for 5 slots admit exactly 5; one person counts once; the window slides', async () => {
+    const now = new Date('2026-12-01T10:00:00.000Z');
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => state.admitDestructive(`user:burst${i}` as Subject, now, 600_000, 5)));
+    expect(results.filter((r) => r.admitted)).toHaveLength(5);
+    const admitted = results.map((r, i) => (r.admitted ? `user:burst${i}` : '')).filter(Boolean) as Subject[];
+    expect((await state.admitDestructive(admitted[0]!, now, 600_000, 5)).admitted).toBe(true); // already in the window
+    expect((await state.admitDestructive('user:late' as Subject, now, 600_000, 5)).admitted).toBe(false);
+    expect((await state.admitDestructive('user:late' as Subject, new Date(now.getTime() + 601_000), 600_000, 5)).admitted).toBe(true);
+  });
+
+  it('listHeld pages through the sparse byHeld index only; countManaged counts people not marked deleted', async () => {
+    const before = await state.countManaged();
+    for (let i = 0; i < 3; i++) await state.put(record(`user:held${i}`, { held: { action: 'disable-mailbox', target: 'mailbox', reason: 'r', since: '2026-12-01T00:00:00.000Z', eventIds: ['e'], status: 'held' } }));
+    await state.put(record('user:gone', { status: 'deleted' }));
+    const held = await state.listHeld();
+    expect(held.records.map((r) => r.subject).sort()).toEqual(['user:held0', 'user:held1', 'user:held2']);
+    expect(held.records[0]!.held).toMatchObject({ status: 'held' });
+    expect(await state.countManaged()).toBe(before + 3);
+    // Clearing the hold takes the person out of the index.
+    const h0 = (await state.get('user:held0'))!;
+    await state.put({ ...h0, held: undefined });
+    expect((await state.listHeld()).records.map((r) => r.subject)).not.toContain('user:held0');
+  });
+
   it('refuses sensitive values in clear, accepts sealed ones that open again', async () => {
     await expect(state.put(record('user:leaky', { fields: { mobile: MOBILE } }))).rejects.toThrow(/must be stored sealed/);
     await expect(
