@@ -1,7 +1,7 @@
 /**
  * WeCom contacts API client (the WecomContacts port over HTTPS, global fetch).
  *
- * Two secrets, two tokens (DESIGN.md, "Two WeCom secrets"): member DETAILS are read with the
+ * Two secrets, two tokens (docs/architecture.md, "Facts from WeCom"): member DETAILS are read with the
  * self-built app's token (the contacts-sync secret gets 48009 for `user/get` from IPs added
  * after 2022-08-15); WRITES use the contacts-sync token (the app secret may not write,
  * 60011). `user/list_id` works with either: contacts-sync first, app as the fallback.

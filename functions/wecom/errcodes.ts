@@ -1,7 +1,7 @@
 /**
  * WeCom errcodes the sync can meet, and what each means for the caller: retry (with how much
  * patience), refresh the token, treat as "not found", or give up with a reason an operator
- * can act on. Sources: WeCom's global error code page (全局错误码) and DESIGN.md's field notes.
+ * can act on. Sources: WeCom's global error code page (全局错误码) and docs/architecture.md's facts from WeCom.
  */
 
 export type ErrKind = 'ok' | 'token' | 'retryable' | 'permanent' | 'not-found';

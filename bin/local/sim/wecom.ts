@@ -4,7 +4,7 @@
  * contacts in the WeCom admin console, which sends REAL callbacks (AES-encrypted, signed,
  * the XML envelope WeCom posts) to a configured URL.
  *
- * Faithful to the field facts in DESIGN.md that the product depends on:
+ * Faithful to the field facts in docs/architecture.md that the product depends on:
  * - two secrets: the contacts-sync token may write and list ids but not read details
  *   (48009); the app token may read but not write (60011);
  * - post-2022 callbacks are minimal: user events carry UserID (+ Department when it
@@ -363,7 +363,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
       case 'user/batchdelete': {
         const list = Array.isArray(body.useridlist) ? (body.useridlist as unknown[]).map(String) : [];
         if (!list.length || list.length > 200) return answer(res, 40058);
-        // One bad id fails the whole call (DESIGN.md): nothing is deleted.
+        // One bad id fails the whole call (docs/architecture.md): nothing is deleted.
         if (list.some((id) => !users.has(id))) return answer(res, 60111);
         for (const id of list) users.delete(id);
         return answer(res, 0);
@@ -425,7 +425,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         if (dept) u.main_department = dept.includes(u.main_department ?? -1) ? u.main_department! : dept[0]!;
         users.set(u.userid, u); // stored again: journals the in-place change
         const after = (u.department ?? []).join(',');
-        // Post-2022 callback content (DESIGN.md): UserID, plus Department when it changed. Other
+        // Post-2022 callback content (docs/architecture.md): UserID, plus Department when it changed. Other
         // changed fields (name, position, mobile…) are deliberately NOT sent: the receiver must
         // fetch them with user/get, which is what the product relies on.
         await emit('update_user', { UserID: u.userid, ...(after !== before ? { Department: after } : {}) });
