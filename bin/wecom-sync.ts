@@ -211,7 +211,7 @@ export async function main(argv: string[], opts: MainOptions = {}): Promise<numb
       io.err(`wecom-sync: ${err.message}`);
       return err.exitCode;
     }
-    const { redactText } = await import('../functions/security/redact');
+    const { redactText } = await import('../functions/core/redact');
     io.err(`wecom-sync: ${command} failed: ${redactText(err instanceof Error ? `${err.name}: ${err.message}` : String(err))}`);
     return 1;
   } finally {

@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { CONTACT_FIELDS } from '../functions/sync/model';
+import { CONTACT_FIELDS } from '../functions/core/model';
 import { deletionGuardSchema, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
 
 export const CONTEXT_KEY = 'wecomMailboxSync';

@@ -3,6 +3,7 @@
  * TTY, plain lines otherwise) so `--json` on stdout stays parseable.
  */
 import cliProgress from 'cli-progress';
+import stringWidth from 'string-width';
 
 export interface Io {
   out(line: string): void;
@@ -17,12 +18,8 @@ export const processIo: Io = {
   tty: Boolean(process.stderr.isTTY),
 };
 
-/** East Asian wide characters take two columns in a terminal. */
-function width(s: string): number {
-  let w = 0;
-  for (const ch of s) w += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(ch) ? 2 : 1;
-  return w;
-}
+/** Terminal columns: East Asian wide characters (姓名, 技术部) take two, combining marks none. */
+const width = (s: string): number => stringWidth(s);
 
 function clip(s: string, max: number): string {
   if (width(s) <= max) return s;

@@ -36,10 +36,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { log } from '../../functions/log';
+import { log } from '../../functions/core/log';
 import { messageDeduplicationId, messageGroupId } from '../../functions/queue/dedupe';
 import type { DeadLetterSink, SyncMessage, WorkQueue } from '../../functions/queue/messages';
-import { redactText } from '../../functions/security/redact';
+import { redactText } from '../../functions/core/redact';
 import { dedupeIdOf, LOCAL_QUEUE_TABLE, messageKey, parkedKey, QueueStore, type DoneMarker, type QueueItem } from './queue-store';
 
 export type QueueConsumer = (event: SQSEvent) => Promise<SQSBatchResponse | void>;

@@ -7,7 +7,7 @@
  * Secrets are not here: they come from Secrets Manager (`config/secrets.ts`).
  */
 import { z } from 'zod';
-import { CONTACT_FIELDS, type ContactField } from '../sync/model';
+import { CONTACT_FIELDS, type ContactField } from '../core/model';
 
 const field = z.enum(CONTACT_FIELDS);
 

@@ -6,8 +6,6 @@
  *
  * Error messages name the missing setting, never a value.
  */
-import type { CallbackKeys } from '../wecom/crypto';
-import { aesKey } from '../wecom/crypto';
 
 const cache = new Map<string, Promise<unknown>>();
 let clientPromise: Promise<{ send: (arn: string) => Promise<string | undefined> }> | undefined;
@@ -50,27 +48,15 @@ export function loadSecretJson<T>(arnEnvName: string, localFallback: () => T): P
   return p;
 }
 
-/** For tests: forget cached secrets (and the client, so a new SECRETS_ENDPOINT is used). */
-export function clearSecretCache(): void {
-  cache.clear();
-  clientPromise = undefined;
-}
-
-function requireEnv(names: string[]): Record<string, string> {
+/** Named env vars, or an error naming the missing ones (never a value). */
+export function requireEnv(names: string[]): Record<string, string> {
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length) throw new Error(`missing configuration: set ${missing.join(', ')} (or the secret ARN)`);
   return Object.fromEntries(names.map((n) => [n, process.env[n]!]));
 }
 
-/** Keys of the WeCom callback: WECOM_CALLBACK_SECRET_ARN, or WECOM_CORP_ID / WECOM_TOKEN / WECOM_ENCODING_AES_KEY. */
-export async function loadCallbackKeys(): Promise<CallbackKeys> {
-  const raw = await loadSecretJson<Partial<CallbackKeys>>('WECOM_CALLBACK_SECRET_ARN', () => {
-    const env = requireEnv(['WECOM_CORP_ID', 'WECOM_TOKEN', 'WECOM_ENCODING_AES_KEY']);
-    return { corpId: env.WECOM_CORP_ID, token: env.WECOM_TOKEN, encodingAESKey: env.WECOM_ENCODING_AES_KEY };
-  });
-  const missing = (['corpId', 'token', 'encodingAESKey'] as const).filter((k) => typeof raw?.[k] !== 'string' || !raw[k]);
-  if (missing.length) throw new Error(`WeCom callback keys incomplete: missing ${missing.join(', ')}`);
-  const keys = { corpId: raw.corpId!, token: raw.token!, encodingAESKey: raw.encodingAESKey! };
-  aesKey(keys.encodingAESKey); // fail at load with a clear message, not at the first callback
-  return keys;
+/** For tests: forget cached secrets (and the client, so a new SECRETS_ENDPOINT is used). */
+export function clearSecretCache(): void {
+  cache.clear();
+  clientPromise = undefined;
 }

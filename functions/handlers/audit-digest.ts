@@ -13,7 +13,7 @@
  * cannot write the audit or state table (lib/stack.ts ACCESS).
  */
 import middy from '@middy/core';
-import { log } from '../log';
+import { log } from '../core/log';
 import type { ChainProblem } from '../store/audit-chain';
 import type { DigestJobDeps, DigestRunResult } from '../audit/run';
 

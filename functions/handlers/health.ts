@@ -5,7 +5,7 @@
  * for a failed check: a failing dependency is a result, not a crash of this function.
  */
 import middy from '@middy/core';
-import { log } from '../log';
+import { log } from '../core/log';
 import { checkHealth, type HealthDeps, type HealthResult } from '../sync/health';
 
 /** What the handler needs to publish failures (a Powertools Metrics in AWS, a fake in tests). */

@@ -1,35 +1,11 @@
 /**
- * The HTTP shape the domain receivers speak, independent of API Gateway, plus the
- * converters to and from API Gateway HTTP API (v2) events. The local dev server builds the
+ * Converters between API Gateway HTTP API (v2) events and the HTTP shape the domain
+ * receivers speak (core/http.ts). The local dev server builds the
  * same API Gateway events, so the deployed and local paths run identical handler code.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { HttpRequest, HttpResponse } from '../core/http';
 
-export interface HttpRequest {
-  method: string;
-  path: string;
-  /** Decoded query parameters (API Gateway has already URL-decoded them). */
-  query: Record<string, string | undefined>;
-  /** Lower-case header names. */
-  headers: Record<string, string | undefined>;
-  body: string;
-  /** Source IP, when known. */
-  sourceIp?: string;
-}
-
-export interface HttpResponse {
-  statusCode: number;
-  headers?: Record<string, string>;
-  body: string;
-}
-
-export function text(statusCode: number, body: string): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'text/plain; charset=utf-8' }, body };
-}
-
-export function json(statusCode: number, value: unknown): HttpResponse {
-  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) };
-}
 
 export function fromApiGateway(event: APIGatewayProxyEventV2): HttpRequest {
   const headers: Record<string, string | undefined> = {};

@@ -10,7 +10,7 @@
  * (Query on its pending index, UpdateItem) and send to the work queue (lib/stack.ts ACCESS).
  */
 import middy from '@middy/core';
-import { log } from '../log';
+import { log } from '../core/log';
 import type { WorkQueue } from '../queue/messages';
 import { sweepInbox, type SweepResult } from '../queue/sweep';
 import type { Inbox } from '../store/ports';

@@ -45,7 +45,7 @@ function replayWindowSeconds(): number | undefined {
 
 async function awsDeps(): Promise<WecomCallbackDeps> {
   const [{ loadCallbackKeys }, { dynamoClient }, { DynamoInbox }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
-    import('../config/secrets'),
+    import('../wecom/callback-keys'),
     import('../store/dynamo'),
     import('../store/inbox'),
     import('../queue/sqs'),

@@ -8,7 +8,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { parseRuntimeConfig } from '../config/runtime';
 import { loadSecretJson } from '../config/secrets';
-import { log } from '../log';
+import { log } from '../core/log';
 import { graphDirectoryFromConfig } from '../mailbox/graph-from-config';
 import { addressKey } from '../mailbox/receive';
 import { ensureGraphSubscriptions } from '../mailbox/subscriptions';

@@ -6,6 +6,7 @@
  * Ownership rule: the product only touches accounts whose immutable link attribute
  * (Graph `employeeId`) holds a WeCom userid. An account without it is not ours.
  */
+import { ProviderError } from '../core/errors';
 
 export interface MailboxAccount {
   /** Provider id (Graph user id). */
@@ -71,16 +72,11 @@ export interface MailboxDirectory {
   restore?(id: string): Promise<MailboxAccount>;
 }
 
-/** Errors adapters throw, so the engine can decide retry vs park without knowing the provider. */
-export class MailboxError extends Error {
-  constructor(
-    message: string,
-    readonly retryable: boolean,
-    readonly code?: string,
-    /** Milliseconds the provider asked us to wait (Retry-After). */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
+/** Errors mailbox adapters throw (a ProviderError: the engine decides retry vs park without knowing the provider). */
+export class MailboxError extends ProviderError {
+  declare readonly code?: string;
+  constructor(message: string, retryable: boolean, code?: string, retryAfterMs?: number) {
+    super(message, retryable, code, retryAfterMs);
     this.name = 'MailboxError';
   }
 }

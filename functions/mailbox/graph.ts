@@ -25,7 +25,8 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import { log } from '../log';
+import { log } from '../core/log';
+import { backoffMs, retryAfterMs, TokenCache } from '../core/retry';
 import { MailboxError } from './directory';
 import type { MailboxAccount, MailboxAccountInput, MailboxDirectory, MailboxPage } from './directory';
 
@@ -139,6 +140,8 @@ interface CallResult {
 }
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/** Graph's throttling guidance: back off from half a second up to 30 s unless Retry-After says otherwise. */
+const BACKOFF = { baseMs: 500, capMs: 30_000 };
 
 export class GraphDirectory implements MailboxDirectory {
   readonly provider = 'graph';
@@ -148,8 +151,7 @@ export class GraphDirectory implements MailboxDirectory {
   private readonly now: () => Date;
   private readonly maxRetries: number;
   private readonly sleep: (ms: number) => Promise<void>;
-  private token?: { value: string; refreshAt: number };
-  private tokenInFlight?: Promise<string>;
+  private readonly token: TokenCache;
   private readonly groupIds = new Map<string, string>();
 
   constructor(private readonly opts: GraphDirectoryOptions) {
@@ -157,6 +159,7 @@ export class GraphDirectory implements MailboxDirectory {
     this.tokenUrl = opts.tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(opts.tenantId)}/oauth2/v2.0/token`;
     this.fetchFn = opts.fetch ?? fetch;
     this.now = opts.now ?? (() => new Date());
+    this.token = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
     this.maxRetries = opts.maxRetries ?? 4;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
@@ -245,7 +248,7 @@ export class GraphDirectory implements MailboxDirectory {
           else if (r.status === 404) continue;
           else if (RETRYABLE.has(r.status)) {
             throttled.push(id);
-            waitMs = Math.max(waitMs, retryAfterMs(headerOf(r.headers, 'retry-after')) ?? backoffMs(attempt));
+            waitMs = Math.max(waitMs, retryAfterMs(headerOf(r.headers, 'retry-after')) ?? backoffMs(attempt, BACKOFF));
           } else throw graphError(r.status, r.body, 'GET /users/{id} (batched)');
         }
         if (throttled.length === 0) break;
@@ -447,14 +450,7 @@ export class GraphDirectory implements MailboxDirectory {
 
   // ------------------------------------------------------------------ transport
 
-  private async getToken(): Promise<string> {
-    if (this.token && this.now().getTime() < this.token.refreshAt) return this.token.value;
-    // One fetch for every concurrent caller.
-    this.tokenInFlight ??= this.fetchToken().finally(() => (this.tokenInFlight = undefined));
-    return this.tokenInFlight;
-  }
-
-  private async fetchToken(): Promise<string> {
+  private async fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
     const form = new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: this.opts.clientId,
@@ -471,19 +467,13 @@ export class GraphDirectory implements MailboxDirectory {
         });
       } catch {
         if (attempt >= this.maxRetries) throw new MailboxError('Graph token endpoint unreachable', true, 'NetworkError');
-        await this.sleep(backoffMs(attempt));
+        await this.sleep(backoffMs(attempt, BACKOFF));
         continue;
       }
       const body = (await res.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error?: string };
-      if (res.ok && body.access_token) {
-        const lifetimeMs = Math.max(60, Number(body.expires_in ?? 3599)) * 1000;
-        // Refresh 5 minutes early (or at half-life for short tokens): a request never starts with a token about to lapse.
-        const margin = Math.min(300_000, lifetimeMs / 2);
-        this.token = { value: body.access_token, refreshAt: this.now().getTime() + lifetimeMs - margin };
-        return body.access_token;
-      }
+      if (res.ok && body.access_token) return { value: body.access_token, lifetimeMs: Math.max(60, Number(body.expires_in ?? 3599)) * 1000 };
       if (RETRYABLE.has(res.status) && attempt < this.maxRetries) {
-        await this.sleep(retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt));
+        await this.sleep(retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt, BACKOFF));
         continue;
       }
       // `error` is an OAuth code like invalid_client; error_description is not copied (it may echo ids).
@@ -496,7 +486,7 @@ export class GraphDirectory implements MailboxDirectory {
     const url = this.resolve(pathOrUrl);
     let refreshed = false;
     for (let attempt = 0; ; ) {
-      const token = await this.getToken();
+      const token = await this.token.get();
       const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', ...o.headers };
       if (o.body !== undefined) headers['content-type'] = 'application/json';
       let res: Response;
@@ -504,18 +494,18 @@ export class GraphDirectory implements MailboxDirectory {
         res = await this.fetchFn(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
       } catch {
         if (attempt >= this.maxRetries) throw new MailboxError(`Graph ${o.route}: network error`, true, 'NetworkError');
-        await this.sleep(backoffMs(attempt++));
+        await this.sleep(backoffMs(attempt++, BACKOFF));
         continue;
       }
       if (res.status === 401 && !refreshed) {
         // Token revoked or expired early: fetch a new one, once.
         refreshed = true;
-        this.token = undefined;
+        this.token.drop(token);
         await res.body?.cancel();
         continue;
       }
       if (RETRYABLE.has(res.status)) {
-        const wait = retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt);
+        const wait = retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt, BACKOFF);
         const body = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
         if (attempt >= this.maxRetries) {
           const code = body?.error?.code ?? (res.status === 429 ? 'TooManyRequests' : `http_${res.status}`);
@@ -627,18 +617,6 @@ function graphError(status: number, body: any, route: string): MailboxError {
   const detail: string | undefined = typeof body?.error?.details?.[0]?.code === 'string' ? body.error.details[0].code : undefined;
   // Deliberately without Graph's message: it may echo the values we sent.
   return new MailboxError(`Graph ${route} failed: ${status} ${code}${detail ? `/${detail}` : ''}`, RETRYABLE.has(status), code);
-}
-
-function retryAfterMs(header: string | null | undefined): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds, 300) * 1000;
-  const date = Date.parse(header);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.min(date - Date.now(), 300_000));
-}
-
-function backoffMs(attempt: number): number {
-  return Math.min(30_000, 500 * 2 ** attempt) + randomInt(250);
 }
 
 function headerOf(headers: Record<string, string> | undefined, name: string): string | undefined {

@@ -43,14 +43,14 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import type { HttpRequest, HttpResponse } from '../handlers/http';
-import { json, text } from '../handlers/http';
-import { log } from '../log';
+import type { HttpRequest, HttpResponse } from '../core/http';
+import { json, text } from '../core/http';
+import { log } from '../core/log';
 import type { SyncMessage, WorkQueue } from '../queue/messages';
 import { chunks, mapSettled } from '../queue/parallel';
 import { inboxMessages } from '../queue/sweep';
 import type { Inbox, InboxEntry } from '../store/ports';
-import type { Subject } from '../sync/model';
+import type { Subject } from '../core/model';
 
 export const GRAPH_EVENTS_PATH = '/mailbox/events/graph';
 export const WEBHOOK_EVENTS_PATH = '/mailbox/events/webhook';

@@ -8,7 +8,7 @@
  */
 import type { GraphDirectory, GraphSubscription } from './graph';
 import { MAX_USER_SUBSCRIPTION_MINUTES } from './graph';
-import { log } from '../log';
+import { log } from '../core/log';
 
 export interface EnsureSubscriptionOptions {
   notificationUrl: string;

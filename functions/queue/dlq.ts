@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { redactText } from '../security/redact';
+import { redactText } from '../core/redact';
 import { messageGroupId } from './dedupe';
 import type { DeadLetterSink, SyncMessage } from './messages';
 

@@ -3,7 +3,7 @@
  * changed" (edge-triggered); the worker re-reads X from its source of truth (level-driven),
  * so `hint` is advisory and never applied blindly.
  */
-import type { Subject } from '../sync/model';
+import type { Subject } from '../core/model';
 
 export type MessageSource = 'wecom' | 'mailbox' | 'reconcile' | 'schedule' | 'cli';
 

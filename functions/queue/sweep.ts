@@ -17,7 +17,7 @@
  * - by default only items pending for more than 2 minutes are touched: receivers run with a
  *   5-second timeout, so no live receiver is still working on such an item.
  */
-import { log } from '../log';
+import { log } from '../core/log';
 import type { Inbox, InboxEntry } from '../store/ports';
 import type { SyncMessage, WorkQueue } from './messages';
 import { mapSettled } from './parallel';

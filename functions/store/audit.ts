@@ -29,8 +29,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { CHAIN_ALG, type AuditChainKey } from '../security/audit-chain-key';
-import { maskChange } from '../security/mask';
-import { redactText } from '../security/redact';
+import { maskChange } from './audit-mask';
+import { redactText } from '../core/redact';
 import { GENESIS_HASH, checkTrail, formatProblem, padSeq, recordLink, type StoredAuditRecord } from './audit-chain';
 import { TTL_ATTRIBUTE } from './tables';
 import type { AuditInput, AuditLog, AuditRecord } from './ports';

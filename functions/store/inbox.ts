@@ -31,7 +31,7 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import type { Subject } from '../sync/model';
+import type { Subject } from '../core/model';
 import type { Inbox, InboxEntry } from './ports';
 import { INBOX_PENDING_INDEX, INBOX_PENDING_KEY, TTL_ATTRIBUTE } from './tables';
 

@@ -2,7 +2,7 @@
  * The three stores' contracts. DynamoDB implementations live beside this file; the domain
  * (sync engine, receivers, reconcile) depends only on these interfaces.
  */
-import type { Subject } from '../sync/model';
+import type { Subject } from '../core/model';
 import type { SealedValue } from '../security/ports';
 
 // ---------------------------------------------------------------- inbox (dedupe)

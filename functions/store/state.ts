@@ -28,7 +28,7 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { isSensitiveField, type Subject } from '../sync/model';
+import { isSensitiveField, type Subject } from '../core/model';
 import { VersionConflictError, type StateRecord, type StateStore } from './ports';
 
 export const STATE_SK = 'state';

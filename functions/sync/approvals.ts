@@ -8,7 +8,7 @@
 import type { SyncMessage } from '../queue/messages';
 import type { HeldAction, StateRecord } from '../store/ports';
 import { RunContext, type EngineDeps } from './context';
-import type { Subject } from './model';
+import type { Subject } from '../core/model';
 import { putState } from './state-record';
 
 export interface HeldView {

@@ -9,11 +9,11 @@ import type { RuntimeConfig } from '../config/runtime';
 import type { MailboxDirectory } from '../mailbox/directory';
 import type { SyncMessage } from '../queue/messages';
 import type { FieldCipher } from '../security/ports';
-import { redactText } from '../security/redact';
+import { redactText } from '../core/redact';
 import type { AuditAction, AuditChange, AuditLog, StateRecord, StateStore } from '../store/ports';
 import type { WecomContacts } from '../wecom/contacts';
 import type { CachedDepartmentTree } from './departments';
-import type { Subject } from './model';
+import type { Subject } from '../core/model';
 
 export interface EngineMetrics {
   count(name: string, n?: number): void;

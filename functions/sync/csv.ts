@@ -71,7 +71,7 @@ import { stringify } from 'csv-stringify/sync';
 import type { MailboxAccount } from '../mailbox/directory';
 import type { WecomDepartment, WecomUser } from '../wecom/contacts';
 import { DepartmentTree } from './departments';
-import type { Contact } from './model';
+import type { Contact } from '../core/model';
 import { normalizeEmail, normalizeName, normalizePhone } from './normalize';
 
 export type CsvTemplate = 'wecom' | 'm365';

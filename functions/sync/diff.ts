@@ -8,7 +8,7 @@
  * - A field whose authority is the mailbox is never changed by the sync.
  * - Departments compare in order (main department first); extattr compares by key.
  */
-import { CONTACT_FIELDS, type Contact, type ContactField } from './model';
+import { CONTACT_FIELDS, type Contact, type ContactField } from '../core/model';
 
 export interface FieldDiff {
   field: ContactField;

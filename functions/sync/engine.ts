@@ -8,12 +8,12 @@
  */
 import type { SyncMessage } from '../queue/messages';
 import { VersionConflictError } from '../store/ports';
-import { log } from '../log';
+import { log } from '../core/log';
 import { RunContext, type EngineDeps, type SyncOutcome } from './context';
 import { syncParty } from './party';
 import { syncPerson } from './person';
 import { resolveSubject } from './resolve';
-import { userSubject } from './model';
+import { userSubject } from '../core/model';
 
 export type { EngineDeps, SyncOutcome, EngineMetrics } from './context';
 

@@ -1,13 +1,12 @@
 /**
  * Retry or park? The worker asks this of every error the engine lets out. Adapters already
- * say what they know (WecomApiError / MailboxError `.retryable`); everything else is judged
+ * say what they know (ProviderError `.retryable`); everything else is judged
  * by shape: optimistic-concurrency conflicts and network failures are transient, a bug or a
  * refused request is not. Unknown errors count as retryable: SQS's receive count bounds the
  * retries and the message is then parked with its reason, so nothing is dropped either way.
  */
-import { MailboxError } from '../mailbox/directory';
+import { ProviderError } from '../core/errors';
 import { VersionConflictError } from '../store/ports';
-import { WecomApiError } from '../wecom/contacts';
 
 /** Thrown by the engine for a condition that no retry can fix (the message is parked). */
 export class PermanentSyncError extends Error {
@@ -21,7 +20,7 @@ const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE
 
 export function isRetryable(err: unknown): boolean {
   if (err instanceof PermanentSyncError) return false;
-  if (err instanceof WecomApiError || err instanceof MailboxError) return err.retryable;
+  if (err instanceof ProviderError) return err.retryable;
   if (err instanceof VersionConflictError) return true;
   if (err && typeof err === 'object') {
     const e = err as { code?: unknown; cause?: { code?: unknown }; name?: unknown; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };

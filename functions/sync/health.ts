@@ -8,7 +8,7 @@
  * Every probe is bounded by a timeout and its error text is redacted: a token, secret or
  * address never reaches the result.
  */
-import { redactText } from '../security/redact';
+import { redactText } from '../core/redact';
 
 export interface HealthSubscription {
   id: string;

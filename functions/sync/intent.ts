@@ -17,13 +17,13 @@
  * So every external write ends up audited exactly once, and nothing is done twice.
  */
 import type { MailboxAccount } from '../mailbox/directory';
-import { maskChange } from '../security/mask';
+import { maskChange } from '../store/audit-mask';
 import type { AuditChange, Intent, IntentOutcome, IntentStep, StateRecord, StepExpectation } from '../store/ports';
 import type { WecomUser } from '../wecom/contacts';
 import { releaseAll } from './claims';
 import type { AuditEntry, RunContext } from './context';
 import { memberState } from './decide';
-import type { Contact } from './model';
+import type { Contact } from '../core/model';
 import { normalizeMailboxAccount } from './normalize';
 import { canonicalValue, putState } from './state-record';
 

@@ -6,7 +6,7 @@
  * whatever the profile says (the profile can only narrow what leaves WeCom).
  */
 import type { MailboxAccountInput } from '../mailbox/directory';
-import type { Contact } from './model';
+import type { Contact } from '../core/model';
 
 /**
  * With `changes`, only the changed fields (a PATCH; null clears). Without, every known field

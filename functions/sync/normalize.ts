@@ -17,7 +17,7 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/
 import type { MailboxAccount } from '../mailbox/directory';
 import type { WecomUser } from '../wecom/contacts';
 import type { DepartmentTree } from './departments';
-import type { Contact } from './model';
+import type { Contact } from '../core/model';
 
 export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string };
 export type EmailResult = { ok: true; email: string } | { ok: false; reason: string };

@@ -7,7 +7,7 @@
 import type { StateRecord } from '../store/ports';
 import type { RunContext } from './context';
 import { departmentPath } from './tree';
-import { partySubject, type Subject } from './model';
+import { partySubject, type Subject } from '../core/model';
 import { putState } from './state-record';
 
 export async function syncParty(ctx: RunContext, id: string): Promise<void> {

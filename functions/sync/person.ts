@@ -14,7 +14,7 @@ import { decide, memberState } from './decide';
 import { errorReason } from './errors';
 import { passGuard, settleHeld } from './guard';
 import { fieldsExpectation, perform, recoverIntent, step, withOutcome, type Step } from './intent';
-import { userSubject } from './model';
+import { userSubject } from '../core/model';
 import { offboardMember } from './offboarding';
 import { auditChanges, patchFor, planProfile, type ProfilePlan } from './profile';
 import { newRecord, putState, sameStored, sealValues, splitContact, stableJson } from './state-record';

@@ -13,7 +13,7 @@
  */
 import { targetIsAbroad, type SyncProfile } from '../config/runtime';
 import { isUnder } from './departments';
-import { CONTACT_FIELDS, SENSITIVE_FIELDS, type Contact, type ContactField } from './model';
+import { CONTACT_FIELDS, SENSITIVE_FIELDS, type Contact, type ContactField } from '../core/model';
 
 export interface Withheld {
   field: ContactField;

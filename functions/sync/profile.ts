@@ -12,7 +12,7 @@ import { claim, isUniqueField } from './claims';
 import type { RunContext } from './context';
 import { diffContact } from './diff';
 import { toMailboxInput } from './mapping';
-import { isSensitiveField, type Contact } from './model';
+import { isSensitiveField, type Contact } from '../core/model';
 import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
 import { applyProfile } from './policy';
 import type { DepartmentTree } from './departments';

@@ -11,15 +11,15 @@
 import { randomUUID } from 'node:crypto';
 import type { MailboxAccount } from '../mailbox/directory';
 import type { SyncMessage } from '../queue/messages';
-import { log } from '../log';
-import { maskEmail, maskPhone, redactText } from '../security/redact';
+import { log } from '../core/log';
+import { maskEmail, maskPhone, redactText } from '../core/redact';
 import type { AuditInput, AuditLog, AuditRecord } from '../store/ports';
 import type { WecomDepartment, WecomUser } from '../wecom/contacts';
 import type { EngineDeps, SyncOutcome } from './context';
 import { memberState } from './decide';
 import { diffContact } from './diff';
 import { syncSubject } from './engine';
-import { isSensitiveField, userSubject, type Contact } from './model';
+import { isSensitiveField, userSubject, type Contact } from '../core/model';
 import { normalizeMailboxAccount, normalizeWecomUser, type Problem } from './normalize';
 import { applyProfile } from './policy';
 import type { DepartmentTree } from './departments';

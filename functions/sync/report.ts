@@ -7,7 +7,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
-import { redactText } from '../security/redact';
+import { redactText } from '../core/redact';
 
 export const DRIFT_CLASSES = [
   'missing-in-mailbox',

@@ -3,7 +3,7 @@
  * resolved through our state (the account we linked) or the account's own employeeId; an
  * address subject (signed webhook that names only an email) through the address key. An account with no employeeId link is not ours: hands off.
  */
-import type { Subject } from './model';
+import type { Subject } from '../core/model';
 import type { RunContext } from './context';
 
 export type Resolution =

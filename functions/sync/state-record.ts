@@ -10,7 +10,7 @@
  */
 import type { SealedValue } from '../security/ports';
 import type { StateRecord } from '../store/ports';
-import { SENSITIVE_FIELDS, type Contact } from './model';
+import { SENSITIVE_FIELDS, type Contact } from '../core/model';
 import type { RunContext } from './context';
 
 /** Fields stored sealed in the state table. */

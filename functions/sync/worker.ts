@@ -8,7 +8,7 @@
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
-import { log } from '../log';
+import { log } from '../core/log';
 import type { DeadLetterSink, SyncMessage } from '../queue/messages';
 import type { EngineDeps } from './context';
 import { syncSubject } from './engine';

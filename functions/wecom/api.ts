@@ -16,6 +16,7 @@
  *   requires, so URLs are never put in an error or a log line.
  */
 import { WecomApiError, type WecomContacts, type WecomDepartment, type WecomUser } from './contacts';
+import { backoffMs, TokenCache } from '../core/retry';
 import { classifyErrcode } from './errcodes';
 
 export interface WecomApiOptions {
@@ -37,16 +38,11 @@ type Json = Record<string, unknown> & { errcode?: number; errmsg?: string };
 
 /** Fields WeCom hides under its sensitive-data policy, sometimes as "" rather than absent. */
 const HIDDEN_AS_EMPTY = ['mobile', 'email', 'biz_mail', 'telephone', 'address', 'avatar', 'thumb_avatar', 'qr_code'] as const;
-const TOKEN_MARGIN_MS = 5 * 60_000;
-
-interface CachedToken {
-  value?: string;
-  expiresAt: number;
-  inflight?: Promise<string>;
-}
+/** WeCom asks for retries of busy (-1) and rate limits to back off: 200 ms … 5 s. */
+const BACKOFF = { baseMs: 200, capMs: 5_000 };
 
 export class WecomApiClient implements WecomContacts {
-  private readonly tokens: Record<Secret, CachedToken> = { app: { expiresAt: 0 }, contacts: { expiresAt: 0 } };
+  private readonly tokens: Record<Secret, TokenCache>;
   private readonly fetch: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
@@ -57,6 +53,7 @@ export class WecomApiClient implements WecomContacts {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.now = opts.now ?? Date.now;
     this.base = opts.apiBase.replace(/\/+$/, '');
+    this.tokens = { app: new TokenCache(() => this.fetchToken('app'), this.now), contacts: new TokenCache(() => this.fetchToken('contacts'), this.now) };
   }
 
   async getUser(userid: string): Promise<WecomUser | undefined> {
@@ -103,10 +100,7 @@ export class WecomApiClient implements WecomContacts {
 
   /** Force the next call to fetch fresh tokens (e.g. after rotating a secret). */
   invalidateTokens(): void {
-    for (const t of Object.values(this.tokens)) {
-      t.value = undefined;
-      t.expiresAt = 0;
-    }
+    for (const t of Object.values(this.tokens)) t.drop();
   }
 
   private async listUserIdsWith(secret: Secret): Promise<string[]> {
@@ -131,7 +125,7 @@ export class WecomApiClient implements WecomContacts {
     const maxRetries = this.opts.maxRetries ?? 3;
     let refreshed = false;
     for (let attempt = 0; ; ) {
-      const token = await this.token(secret);
+      const token = await this.tokens[secret].get();
       const query = new URLSearchParams({ access_token: token, ...(opt.query ?? {}) });
       let r: Json | undefined;
       let failure: { reason: string; retryAfterMs?: number; errcode: number } | undefined;
@@ -145,7 +139,7 @@ export class WecomApiClient implements WecomContacts {
         const cls = classifyErrcode(code);
         if (cls.kind === 'ok' || (cls.kind === 'not-found' && opt.notFoundOk)) return r;
         if (cls.kind === 'token') {
-          this.drop(secret, token);
+          this.tokens[secret].drop(token);
           if (!refreshed) {
             refreshed = true;
             continue; // the first fresh token is not a retry
@@ -159,8 +153,7 @@ export class WecomApiClient implements WecomContacts {
       if (attempt >= maxRetries) {
         throw new WecomApiError(`WeCom ${api} failed after ${attempt + 1} attempts: errcode ${failure!.errcode} (${failure!.reason})`, failure!.errcode, true, failure!.retryAfterMs);
       }
-      attempt++;
-      await this.sleep(backoff(attempt));
+      await this.sleep(backoffMs(attempt++, BACKOFF));
     }
   }
 
@@ -184,22 +177,7 @@ export class WecomApiClient implements WecomContacts {
     }
   }
 
-  private async token(secret: Secret): Promise<string> {
-    const t = this.tokens[secret];
-    if (t.value && this.now() < t.expiresAt) return t.value;
-    t.inflight ??= this.fetchToken(secret).finally(() => (t.inflight = undefined));
-    return t.inflight;
-  }
-
-  private drop(secret: Secret, token: string): void {
-    const t = this.tokens[secret];
-    if (t.value === token) {
-      t.value = undefined;
-      t.expiresAt = 0;
-    }
-  }
-
-  private async fetchToken(secret: Secret): Promise<string> {
+  private async fetchToken(secret: Secret): Promise<{ value: string; lifetimeMs: number }> {
     const corpsecret = secret === 'app' ? this.opts.appSecret : this.opts.contactsSecret;
     const query = new URLSearchParams({ corpid: this.opts.corpId, corpsecret });
     const maxRetries = this.opts.maxRetries ?? 3;
@@ -215,24 +193,14 @@ export class WecomApiClient implements WecomContacts {
       if (r) {
         code = typeof r.errcode === 'number' ? r.errcode : 0;
         if (code === 0 && typeof r.access_token === 'string') {
-          const ttl = (typeof r.expires_in === 'number' ? r.expires_in : 7200) * 1000;
-          const t = this.tokens[secret];
-          t.value = r.access_token;
-          t.expiresAt = this.now() + Math.max(ttl - TOKEN_MARGIN_MS, ttl / 2);
-          return r.access_token;
+          return { value: r.access_token, lifetimeMs: (typeof r.expires_in === 'number' ? r.expires_in : 7200) * 1000 };
         }
         const cls = classifyErrcode(code);
         if (cls.kind !== 'retryable') throw new WecomApiError(`WeCom gettoken (${secret} secret) failed: errcode ${code} (${cls.reason})`, code, false);
         reason = cls.reason;
       }
       if (attempt >= maxRetries) throw new WecomApiError(`WeCom gettoken (${secret} secret) failed: ${reason}`, code, true);
-      await this.sleep(backoff(attempt + 1));
+      await this.sleep(backoffMs(attempt, BACKOFF));
     }
   }
-}
-
-/** 200 ms, 400 ms, 800 ms … capped at 5 s, with full jitter on the upper half. */
-function backoff(attempt: number): number {
-  const base = Math.min(5_000, 200 * 2 ** (attempt - 1));
-  return Math.round(base / 2 + Math.random() * (base / 2));
 }

@@ -14,9 +14,9 @@
  * Logs carry the event kind and a hash prefix only.
  */
 import { createHash } from 'node:crypto';
-import type { HttpRequest, HttpResponse } from '../handlers/http';
-import { text } from '../handlers/http';
-import { log } from '../log';
+import type { HttpRequest, HttpResponse } from '../core/http';
+import { text } from '../core/http';
+import { log } from '../core/log';
 import type { WorkQueue } from '../queue/messages';
 import { inboxMessages } from '../queue/sweep';
 import type { Inbox, InboxEntry } from '../store/ports';

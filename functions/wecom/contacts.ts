@@ -3,6 +3,7 @@
  * HTTPS (and, in tests and the local stack, pointed at the loopback WeCom simulator).
  * Values are WeCom's raw shapes; normalization happens in `sync/normalize.ts`.
  */
+import { ProviderError } from '../core/errors';
 
 /** WeCom `user/get` response fields we use. Absent = WeCom did not give it (unknown). */
 export interface WecomUser {
@@ -43,14 +44,14 @@ export interface WecomContacts {
   addTagUsers?(tagId: number, userids: string[]): Promise<void>;
 }
 
-export class WecomApiError extends Error {
+export class WecomApiError extends ProviderError {
   constructor(
     message: string,
     readonly errcode: number,
-    readonly retryable: boolean,
-    readonly retryAfterMs?: number,
+    retryable: boolean,
+    retryAfterMs?: number,
   ) {
-    super(message);
+    super(message, retryable, errcode, retryAfterMs);
     this.name = 'WecomApiError';
   }
 }

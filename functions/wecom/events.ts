@@ -10,7 +10,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 // zod/mini: the same validation at ~16 KB instead of ~440 KB in the bundle (cold start).
 import * as z from 'zod/mini';
-import { partySubject, userSubject, type Subject } from '../sync/model';
+import { partySubject, userSubject, type Subject } from '../core/model';
 import { CallbackRejected } from './crypto';
 
 const parser = new XMLParser({

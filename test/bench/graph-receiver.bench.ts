@@ -26,7 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_AWS, startDynalite } from '../../bin/local/dynalite';
-import type { HttpRequest } from '../../functions/handlers/http';
+import type { HttpRequest } from '../../functions/core/http';
 import { startLoopbackSqs } from '../support/aws-json-loopback';
 
 const N = Number(process.env.BENCH_N ?? 1000);

@@ -18,7 +18,8 @@ vi.hoisted(() => {
 
 import { LocalFifoQueue } from '../../bin/local/queue';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
-import { clearSecretCache, loadCallbackKeys, loadSecretJson } from '../../functions/config/secrets';
+import { clearSecretCache, loadSecretJson } from '../../functions/config/secrets';
+import { loadCallbackKeys } from '../../functions/wecom/callback-keys';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
 import type { SyncMessage, WorkQueue } from '../../functions/queue/messages';
 import { SqsWorkQueue } from '../../functions/queue/sqs';

@@ -13,7 +13,7 @@ import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
-import type { HttpRequest } from '../../functions/handlers/http';
+import type { HttpRequest } from '../../functions/core/http';
 import { createMailboxReceiver } from '../../functions/mailbox/receive';
 import { messageDeduplicationId } from '../../functions/queue/dedupe';
 import type { SyncMessage, WorkQueue } from '../../functions/queue/messages';

@@ -14,7 +14,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
-import type { HttpRequest } from '../../functions/handlers/http';
+import type { HttpRequest } from '../../functions/core/http';
 import { createInboxSweeperHandler, InboxSweepIncompleteError } from '../../functions/handlers/inbox-sweeper';
 import { addressKey, createMailboxReceiver, signWebhook } from '../../functions/mailbox/receive';
 import { messageDeduplicationId } from '../../functions/queue/dedupe';

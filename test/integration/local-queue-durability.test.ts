@@ -12,7 +12,7 @@ import { LocalFifoQueue, type DurableQueueOptions } from '../../bin/local/queue'
 import { LOCAL_QUEUE_TABLE, messageKey, QueueStore, type QueueItem } from '../../bin/local/queue-store';
 import { messageDeduplicationId } from '../../functions/queue/dedupe';
 import type { SyncMessage } from '../../functions/queue/messages';
-import type { Subject } from '../../functions/sync/model';
+import type { Subject } from '../../functions/core/model';
 
 const msg = (subject: Subject, eventId: string): SyncMessage => ({
   v: 1,

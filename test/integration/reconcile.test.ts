@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maskPhone } from '../../functions/security/redact';
+import { maskPhone } from '../../functions/core/redact';
 import { RECONCILE_SUBJECT, reconcileAll } from '../../functions/sync/reconcile';
 import type { ReconcileReport } from '../../functions/sync/report';
 import { startSyncEnv, type SyncEnv } from '../support/reconcile-env';

@@ -11,7 +11,7 @@ import { DynamoAuditLog, GENESIS_HASH, padSeq } from '../../functions/store/audi
 import { DynamoInbox, hasPendingIndex, PENDING_SHARDS, pendingKeyOf } from '../../functions/store/inbox';
 import { VersionConflictError, type InboxEntry, type StateRecord } from '../../functions/store/ports';
 import { DynamoStateStore } from '../../functions/store/state';
-import type { Subject } from '../../functions/sync/model';
+import type { Subject } from '../../functions/core/model';
 import { tableDefinitions, type TableNames } from '../../functions/store/tables';
 
 /**

@@ -7,7 +7,7 @@ import { parseRuntimeConfig } from '../../functions/config/runtime';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { CachedDepartmentTree } from '../../functions/sync/departments';
 import { syncSubject, type EngineDeps } from '../../functions/sync/engine';
-import type { Subject } from '../../functions/sync/model';
+import type { Subject } from '../../functions/core/model';
 import type { WecomUser } from '../../functions/wecom/contacts';
 import { FakeAudit, FakeCipher, FakeMailbox, FakeState, FakeWecom } from './sync-fakes';
 

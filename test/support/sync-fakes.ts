@@ -15,7 +15,7 @@ import {
   type StateRecord,
   type StateStore,
 } from '../../functions/store/ports';
-import type { Subject } from '../../functions/sync/model';
+import type { Subject } from '../../functions/core/model';
 import type { WecomContacts, WecomDepartment, WecomUser } from '../../functions/wecom/contacts';
 
 const clone = <T>(v: T): T => structuredClone(v);

@@ -5,7 +5,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { addressKey, createMailboxReceiver, signWebhook, type LifecycleNotification } from '../../functions/mailbox/receive';
-import type { HttpRequest } from '../../functions/handlers/http';
+import type { HttpRequest } from '../../functions/core/http';
 import type { SyncMessage, WorkQueue } from '../../functions/queue/messages';
 import type { Inbox, InboxEntry } from '../../functions/store/ports';
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
 import { LocalFifoQueue, type LocalFifoQueueOptions } from '../../bin/local/queue';
 import type { SyncMessage } from '../../functions/queue/messages';
-import type { Subject } from '../../functions/sync/model';
+import type { Subject } from '../../functions/core/model';
 
 const msg = (subject: Subject, eventId: string): SyncMessage => ({
   v: 1,

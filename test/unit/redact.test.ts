@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { maskEmail, maskOpaque, maskPhone, redact, redactText } from '../../functions/security/redact';
+import { maskEmail, maskOpaque, maskPhone, redact, redactText } from '../../functions/core/redact';
 
 const MOBILES = ['13800138000', '+8613800138000', '138 0013 8000', '+86-138-0013-8000', '+86 138 0013 8000', '138-0013-8000'];
 /** The 7 middle digits of the sample number: none of the masked forms may show them together. */
@@ -118,7 +118,7 @@ describe('functions/log.ts (Powertools logger, LOG_LEVEL=INFO)', () => {
   });
 
   it('writes structured JSON with no mobile, email, token or key in clear', async () => {
-    const { log } = await import('../../functions/log');
+    const { log } = await import('../../functions/core/log');
     log.info('synced user with mobile 138 0013 8000 and mail zhang.san@qq.com', {
       subject: 'user:zhangsan',
       mobile: '+86-138-0013-8000',
@@ -144,7 +144,7 @@ describe('functions/log.ts (Powertools logger, LOG_LEVEL=INFO)', () => {
   });
 
   it('drops DEBUG at INFO level', async () => {
-    const { log } = await import('../../functions/log');
+    const { log } = await import('../../functions/core/log');
     log.debug('hidden');
     log.info('shown');
     expect(written.join('')).not.toContain('hidden');

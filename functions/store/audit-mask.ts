@@ -7,9 +7,9 @@
  * Idempotent: masking a masked value leaves it as it is, so an intent's masked changes can
  * be audited later through the same audit log without being mangled.
  */
-import type { AuditChange } from '../store/ports';
-import { isSensitiveField } from '../sync/model';
-import { maskEmail, maskOpaque, maskPhone } from './redact';
+import type { AuditChange } from './ports';
+import { isSensitiveField } from '../core/model';
+import { maskEmail, maskOpaque, maskPhone } from '../core/redact';
 
 const PHONE_FIELDS = new Set(['mobile', 'telephone']);
 /** A whole value that looks like a phone number. */

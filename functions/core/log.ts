@@ -4,7 +4,7 @@
  * in clear even when a caller is careless.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { redact, redactText } from './security/redact';
+import { redact, redactText } from './redact';
 
 const base = new Logger({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'wecom-mailbox-sync',
