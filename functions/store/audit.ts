@@ -44,6 +44,8 @@ export const AUDIT_RETENTION_DAYS = 400;
 /** The digest schedule's default period: the expiry rule's tolerance when no digest says otherwise. */
 export const DEFAULT_DIGEST_INTERVAL_MS = 3_600_000;
 const MAX_APPEND_ATTEMPTS = 10;
+/** Subjects whose head this process remembers (a run appends several records to one subject). */
+const MAX_CACHED_HEADS = 10_000;
 const MAX_QUERY_DAYS = 400;
 const DAY_MS = 86_400_000;
 
@@ -56,6 +58,12 @@ export interface AuditLogOptions {
 
 export class DynamoAuditLog implements AuditLog {
   private readonly chain: AuditChainKey;
+  /**
+   * The head each subject had after this process's last append to it: the next append chains
+   * on it without a read (a run appends 2–4 records to one person). If someone else appended
+   * meanwhile, the conditional put fails and the head is read as before.
+   */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
   readonly retentionDays: number;
   private readonly now: () => Date;
 
@@ -85,7 +93,8 @@ export class DynamoAuditLog implements AuditLog {
       eventId: input.eventId,
     };
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-      const head = await this.head(input.subject);
+      const cached = attempt === 0 ? this.heads.get(input.subject) : undefined;
+      const head = cached ?? (await this.head(input.subject));
       const unsigned = dropUndefined({ ...body, seq: (head?.seq ?? 0) + 1, prevHash: head?.hash ?? GENESIS_HASH, alg: CHAIN_ALG });
       const record = { ...unsigned, hash: await recordLink(unsigned, this.chain) } as AuditRecord;
       try {
@@ -96,14 +105,22 @@ export class DynamoAuditLog implements AuditLog {
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
+        this.remember(input.subject, record);
         return record;
       } catch (err) {
+        this.heads.delete(input.subject);
         if (!(err instanceof ConditionalCheckFailedException)) throw err;
         // Another appender took this seq: re-read the head and chain after it.
         await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
       }
     }
     throw new Error(`audit append for ${input.subject} lost ${MAX_APPEND_ATTEMPTS} races in a row`);
+  }
+
+  private remember(subject: string, record: AuditRecord): void {
+    this.heads.delete(subject); // re-insert: Map order is the eviction order
+    this.heads.set(subject, { seq: record.seq, hash: record.hash });
+    if (this.heads.size > MAX_CACHED_HEADS) this.heads.delete(this.heads.keys().next().value!);
   }
 
   async bySubject(subject: string, opts: { since?: Date; limit?: number } = {}): Promise<AuditRecord[]> {

@@ -103,23 +103,48 @@ export class RunContext {
     return fn();
   }
 
+  /** Append an audit record and wait for it (after any still being written in the background). */
   async audit(entry: AuditEntry): Promise<void> {
+    await this.queueAudit(entry);
+  }
+
+  /**
+   * Append an audit record without waiting: the run goes on to its next write while the
+   * record is written (records keep their order: one chain per run). Used for the steps of a
+   * write-ahead intent — if the process dies before a record lands, the next run audits that
+   * step from the intent. `flushAudit()` (every outcome write calls it) waits for the chain
+   * and surfaces a failure.
+   */
+  auditInBackground(entry: AuditEntry): void {
+    void this.queueAudit(entry).catch(() => undefined); // reported by flushAudit
+  }
+
+  async flushAudit(): Promise<void> {
+    await this.auditChain;
+  }
+
+  private auditChain: Promise<void> = Promise.resolve();
+
+  private queueAudit(entry: AuditEntry): Promise<void> {
     this.actions.push(entry.action);
     if (entry.changes) this.changes.push(...entry.changes);
     if (entry.reason && (entry.action === 'skip' || entry.action === 'refused' || entry.action === 'failed')) this.reason ??= entry.reason;
     this.count(entry.action);
-    await this.deps.audit.append({
+    const input = {
       subject: entry.subject ?? this.subject,
       operator: entry.operator ?? this.message.operator,
       action: entry.action,
       ...(entry.target ? { target: entry.target } : {}),
       ...(entry.changes && entry.changes.length ? { changes: entry.changes } : {}),
-      outcome: this.dryRun ? 'dry-run' : (entry.outcome ?? 'ok'),
+      outcome: this.dryRun ? ('dry-run' as const) : (entry.outcome ?? 'ok'),
       // Reasons can quote provider error text: never let a phone or address through.
       ...(entry.reason ? { reason: redactText(entry.reason) } : {}),
       eventId: entry.eventId ?? this.message.eventId,
       at: this.deps.now(),
-    });
+    };
+    // A failed append breaks the chain: nothing after it is appended, flushAudit() throws.
+    this.auditChain = this.auditChain.then(() => this.deps.audit.append(input)).then(() => undefined);
+    return this.auditChain;
   }
 
   outcome(): SyncOutcome {

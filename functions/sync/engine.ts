@@ -26,8 +26,13 @@ export async function syncSubject(message: SyncMessage, deps: EngineDeps): Promi
   for (let attempt = 1; ; attempt++) {
     const contexts: RunContext[] = [];
     try {
-      return merge(earlier, await runOnce(message, deps, contexts));
+      const outcome = await runOnce(message, deps, contexts);
+      // Nothing is acknowledged before its audit records are written.
+      for (const c of contexts) await c.flushAudit();
+      return merge(earlier, outcome);
     } catch (err) {
+      // Let a failed attempt's records land (or fail) before the next attempt chains after them.
+      for (const c of contexts) await c.flushAudit().catch(() => undefined);
       if (err instanceof VersionConflictError && attempt < MAX_ATTEMPTS) {
         deps.metrics?.count('versionConflict');
         earlier.push(...contexts);

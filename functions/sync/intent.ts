@@ -74,7 +74,8 @@ export async function perform(ctx: RunContext, base: StateRecord, steps: Step[],
       if (s.failure) await ctx.audit({ action: 'failed', target: s.entry.target, outcome: 'error', reason: s.failure(err) });
       throw err;
     }
-    await ctx.audit(s.entry);
+    // Off the critical path: the intent covers a record lost to a crash.
+    ctx.auditInBackground(s.entry);
   }
   return stored;
 }

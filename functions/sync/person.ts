@@ -25,8 +25,12 @@ const DISABLED = [{ field: 'enabled', old: true, new: false }];
 export async function syncPerson(ctx: RunContext, userid: string): Promise<void> {
   const { wecom, state } = ctx.deps;
   const subject = userSubject(userid);
+  // A new member (create_user) has no account link stored: look for the account by employeeId
+  // alongside the first reads instead of after them (one round trip fewer per onboarding).
+  const early = ctx.message.hint === 'create_user' ? findLinked(ctx, userid) : undefined;
+  early?.catch(() => undefined); // awaited below when needed; a failure surfaces there
   const [w, stored] = await Promise.all([wecom.getUser(userid), state.get(subject)]);
-  const { m, unlinked } = await readAccount(ctx, userid, stored);
+  const { m, unlinked } = await readAccount(ctx, userid, stored, early);
   if (unlinked) {
     await ctx.audit({ action: 'skip', reason: `mailbox account ${unlinked} no longer carries this employeeId: not managed, left alone` });
     return;
@@ -118,12 +122,14 @@ function activeOutcome(targetId?: string): IntentOutcome {
  * is not this person's: if the stored account lost its link, `unlinked` says so and the
  * person is left alone rather than treated as offboarded.
  */
-async function readAccount(ctx: RunContext, userid: string, s: StateRecord | undefined): Promise<{ m?: MailboxAccount; unlinked?: string }> {
+async function readAccount(
+  ctx: RunContext,
+  userid: string,
+  s: StateRecord | undefined,
+  early?: Promise<MailboxAccount | undefined>,
+): Promise<{ m?: MailboxAccount; unlinked?: string }> {
   const { mailbox } = ctx.deps;
-  const byEmployeeId = async () => {
-    const found = await mailbox.findByEmployeeId(userid);
-    return found?.employeeId === userid ? found : undefined;
-  };
+  const byEmployeeId = () => early ?? findLinked(ctx, userid);
   if (!s?.targetId) return { m: await byEmployeeId() };
   const byId = await mailbox.get(s.targetId);
   if (byId && byId.employeeId === userid) return { m: byId };
@@ -131,6 +137,12 @@ async function readAccount(ctx: RunContext, userid: string, s: StateRecord | und
   const other = await byEmployeeId();
   if (other) return { m: other };
   return byId ? { unlinked: byId.id } : {};
+}
+
+/** The account whose employeeId is this userid (the link), if any. */
+async function findLinked(ctx: RunContext, userid: string): Promise<MailboxAccount | undefined> {
+  const found = await ctx.deps.mailbox.findByEmployeeId(userid);
+  return found?.employeeId === userid ? found : undefined;
 }
 
 /** Audit refusals once per distinct problem: the state remembers what it already reported. */
@@ -273,8 +285,17 @@ async function onboard(ctx: RunContext, userid: string, w: WecomUser, s: StateRe
       ),
     );
   }
+  // The new (or restored) account joins its department groups while the gate lets the member
+  // in: two independent writes, side by side (moveGroups is level-driven on the state, so an
+  // interrupted run moves them again).
+  let groups: { groupIds?: string[] } | undefined;
+  const joinGroups = async () => void (groups = await moveGroups(ctx, account?.id ?? deleted?.id ?? `dry-run:${userid}`, plan, undefined));
   if (record.disabledBy === 'gate' && (gating || memberState(w) === 'disabled')) {
-    steps.push(step({ action: 'enable', target: 'wecom', changes: ENABLED, reason: 'onboarding gate: mailbox created' }, { wecom: 'enabled' }, () => wecom.updateUser(userid, { enable: 1 })));
+    steps.push(
+      step({ action: 'enable', target: 'wecom', changes: ENABLED, reason: 'onboarding gate: mailbox created' }, { wecom: 'enabled' }, () =>
+        Promise.all([wecom.updateUser(userid, { enable: 1 }), joinGroups()]),
+      ),
+    );
   } else if (gate && tagId !== undefined && wecom.addTagUsers) {
     steps.push(step({ action: 'update', target: 'wecom', changes: [{ field: 'tag', new: tagId }], reason: 'onboarding: provisioned tag' }, { redo: 'tag', tagId }, () => wecom.addTagUsers!(tagId, [userid])));
   }
@@ -283,6 +304,6 @@ async function onboard(ctx: RunContext, userid: string, w: WecomUser, s: StateRe
   const rec = await perform(ctx, record, steps, activeOutcome(deleted?.id));
   const accountId = account?.id ?? deleted?.id ?? `dry-run:${userid}`;
   // A new or restored account is in no department group (Graph drops a deleted user's memberships).
-  const groups = await moveGroups(ctx, accountId, plan, undefined);
+  if (!groups) await joinGroups();
   await persist(ctx, withOutcome(rec, activeOutcome(accountId)), plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, true);
 }

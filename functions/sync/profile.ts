@@ -109,19 +109,23 @@ export async function planProfile(
   delete current.enabled;
   const diff = diffContact(desired, current, config.profile.authority ?? {}) as FieldChange[];
 
+  // Uniqueness claims (mobile, email) are independent single-item writes: made side by side.
+  const owners = await Promise.all(
+    diff.map((change) => {
+      const value = canonicalValue(change.new);
+      return isUniqueField(change.field) && value !== undefined ? claim(ctx, change.field, value) : undefined;
+    }),
+  );
   const changes: FieldChange[] = [];
-  for (const change of diff) {
-    const value = canonicalValue(change.new);
-    if (isUniqueField(change.field) && value !== undefined) {
-      const owner = await claim(ctx, change.field, value);
-      if (owner) {
-        refusals.push({ field: change.field, reason: `${change.field} already belongs to ${owner}` });
-        (desired as unknown as Record<string, unknown>)[change.field] = undefined;
-        continue;
-      }
+  diff.forEach((change, i) => {
+    const owner = owners[i];
+    if (owner) {
+      refusals.push({ field: change.field, reason: `${change.field} already belongs to ${owner}` });
+      (desired as unknown as Record<string, unknown>)[change.field] = undefined;
+      return;
     }
     changes.push(change);
-  }
+  });
   return { desired, changes, refusals, ...(withheldReason ? { withheldReason } : {}), ...(applied.outOfScope ? { outOfScope: true } : {}) };
 }
 

@@ -129,7 +129,11 @@ export async function putState(ctx: RunContext, record: StateRecord, opts: { kee
     lastEventId: ctx.message.eventId,
     lastSyncedAt: ctx.deps.now().toISOString(),
   };
-  if (!opts.keepIntent) delete next.intent;
+  if (!opts.keepIntent) {
+    // The outcome clears the intent: only once every step's audit record has landed.
+    await ctx.flushAudit();
+    delete next.intent;
+  }
   if (ctx.releaseHeld) delete next.held;
   const written = await ctx.write(() => ctx.deps.state.put(next), { ...next, version: next.version + 1 });
   ctx.lastState = written;
