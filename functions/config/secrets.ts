@@ -36,7 +36,7 @@ async function fetchSecretJson(arnEnvName: string, arn: string): Promise<unknown
  * that env var, `localFallback()` (built from env vars). A failed fetch is not cached, so
  * the next invocation tries again.
  */
-export function loadSecretJson<T>(arnEnvName: string, localFallback: () => T): Promise<T> {
+export function loadSecretJson<T>(arnEnvName: string, localFallback: () => T | Promise<T>): Promise<T> {
   const arn = process.env[arnEnvName];
   const key = `${arnEnvName}=${arn ?? ''}`;
   let p = cache.get(key) as Promise<T> | undefined;

@@ -61,34 +61,23 @@ interface WecomApiSecret {
 }
 
 async function awsHealthDeps(): Promise<HealthDeps> {
-  const [{ loadSecretJson }, { mailboxSecretFromEnv }, { GraphDirectory }, { wecomTokenProbe, graphTokenProbe }, { SQSClient, GetQueueAttributesCommand }] =
-    await Promise.all([import('../config/secrets'), import('./mailbox-events'), import('../mailbox/graph'), import('../sync/health'), import('@aws-sdk/client-sqs')]);
-  type MailboxSecret = ReturnType<typeof mailboxSecretFromEnv>;
-  const cfg = JSON.parse(process.env.SYNC_CONFIG ?? '{}') as {
-    mailDomain?: string;
-    wecom?: { apiBase?: string };
-    graph?: { apiBase?: string; tokenUrl?: string; notificationUrl?: string };
-  };
+  const [{ loadSecretJson }, { awsMailbox }, { wecomTokenProbe }, { SQSClient, GetQueueAttributesCommand }] = await Promise.all([
+    import('../config/secrets'),
+    import('./mailbox'),
+    import('../sync/health'),
+    import('@aws-sdk/client-sqs'),
+  ]);
   const pick = (name: string) => {
     const v = process.env[name];
     if (!v) throw new Error(`missing configuration: ${name}`);
     return v;
   };
-  const [w, m] = await Promise.all([
+  const [w, { config, provider, secret }] = await Promise.all([
     loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', () => ({ corpId: pick('WECOM_CORP_ID'), contactsSecret: pick('WECOM_CONTACTS_SECRET'), appSecret: pick('WECOM_APP_SECRET') })),
-    loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv),
+    awsMailbox(),
   ]);
-  const wecomBase = cfg.wecom?.apiBase ?? 'https://qyapi.weixin.qq.com';
-  const tokenUrl = cfg.graph?.tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(m.tenantId)}/oauth2/v2.0/token`;
-  const graph = new GraphDirectory({
-    tenantId: m.tenantId,
-    clientId: m.clientId,
-    clientSecret: m.clientSecret,
-    domain: cfg.mailDomain ?? 'invalid.example',
-    maxRetries: 1,
-    ...(cfg.graph?.apiBase ? { apiBase: cfg.graph.apiBase } : {}),
-    tokenUrl,
-  });
+  // One try per probe: the health check wants to know how things are now, not after backoff.
+  const mailbox = provider.create(config, secret, { maxRetries: 1 });
   const sqs = new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {});
   const depth = async (url: string | undefined) => {
     if (!url) return 0;
@@ -97,12 +86,10 @@ async function awsHealthDeps(): Promise<HealthDeps> {
   };
   return {
     wecomTokens: {
-      contacts: wecomTokenProbe(wecomBase, w.corpId, w.contactsSecret),
-      app: wecomTokenProbe(wecomBase, w.corpId, w.appSecret),
+      contacts: wecomTokenProbe(config.wecom.apiBase, w.corpId, w.contactsSecret),
+      app: wecomTokenProbe(config.wecom.apiBase, w.corpId, w.appSecret),
     },
-    graphToken: graphTokenProbe(tokenUrl, m.clientId, m.clientSecret),
-    listSubscriptions: () => graph.listSubscriptions(),
-    ...(cfg.graph?.notificationUrl ? { notificationUrl: cfg.graph.notificationUrl } : {}),
+    mailbox: mailbox.health(),
     ...(process.env.QUEUE_URL ? { queueDepth: async () => ({ queue: await depth(process.env.QUEUE_URL), deadLetters: await depth(process.env.DLQ_URL) }) } : {}),
     now: () => new Date(),
   };

@@ -1,42 +1,19 @@
 /**
- * Lambda (API Gateway HTTP API v2) for /mailbox/events/graph (Graph change + lifecycle
- * notifications, validation handshake) and /mailbox/events/webhook (signed webhook). Thin:
- * converts the event, calls the receiver, converts the answer. The deployed `handler` wires
- * DynamoDB, SQS and the mailbox secret at the first invocation (cached per container).
- * Graph's validation handshake must be answered within 10 s, cold start included, so the
- * AWS clients are imported lazily.
+ * Lambda (API Gateway HTTP API v2) for /mailbox/events/<provider> (the configured provider's
+ * push notifications and their validation handshake) and /mailbox/events/webhook (signed
+ * webhook). Thin: converts the event, calls the receiver, converts the answer. The deployed
+ * `handler` wires DynamoDB, SQS and the mailbox secret at the first invocation (cached per
+ * container). Graph's validation handshake must be answered within 10 s, cold start
+ * included, so the AWS clients are imported lazily.
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { MailboxSecret } from '../mailbox/provider';
 import { createMailboxReceiver, type MailboxReceiverDeps } from '../mailbox/receive';
 import { fromApiGateway, toApiGateway } from './http';
 
 export type MailboxEventsDeps = MailboxReceiverDeps;
-
-/** Shape of the MAILBOX_SECRET_ARN secret (locally: env vars). */
-export interface MailboxSecret {
-  tenantId: string;
-  clientId: string;
-  clientSecret: string;
-  clientState: string;
-  webhookSecret: string;
-}
-
-/** Local fallback of the mailbox secret, from env vars (names fixed by the brief). */
-export function mailboxSecretFromEnv(): MailboxSecret {
-  const pick = (name: string) => {
-    const v = process.env[name];
-    if (!v) throw new Error(`missing configuration: ${name}`);
-    return v;
-  };
-  return {
-    tenantId: pick('GRAPH_TENANT_ID'),
-    clientId: pick('GRAPH_CLIENT_ID'),
-    clientSecret: pick('GRAPH_CLIENT_SECRET'),
-    clientState: pick('GRAPH_CLIENT_STATE'),
-    webhookSecret: pick('MAILBOX_WEBHOOK_SECRET'),
-  };
-}
+export type { MailboxSecret };
 
 /** `deps` may be a value or a (once-called) async factory, so the deployed handler can load secrets lazily. */
 export function createMailboxEventsHandler(deps: MailboxEventsDeps | (() => Promise<MailboxEventsDeps>)) {
@@ -60,21 +37,25 @@ function requireEnv(name: string): string {
 }
 
 async function awsDeps(): Promise<MailboxEventsDeps> {
-  const [{ loadSecretJson }, { dynamoClient }, { DynamoInbox }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
+  // Not awsMailbox(): that loads the whole adapter; the receiver needs the config and its two secrets.
+  const [{ parseRuntimeConfig }, { loadSecretJson }, { receiverSecretFromEnv }, { dynamoClient }, { DynamoInbox }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
+    import('../config/runtime'),
     import('../config/secrets'),
+    import('../mailbox/receivers'),
     import('../store/dynamo'),
     import('../store/inbox'),
     import('../queue/sqs'),
     import('@aws-sdk/client-sqs'),
   ]);
-  const secret = await loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv);
+  const config = parseRuntimeConfig(process.env.SYNC_CONFIG ?? '{}');
+  const secret = await loadSecretJson<Partial<MailboxSecret>>('MAILBOX_SECRET_ARN', () => receiverSecretFromEnv(config.provider));
   const sqs = new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {});
   return {
     inbox: new DynamoInbox(dynamoClient(), requireEnv('INBOX_TABLE')),
     queue: new SqsWorkQueue(sqs, requireEnv('QUEUE_URL')),
-    provider: 'graph',
-    clientState: secret.clientState,
-    webhookSecret: secret.webhookSecret,
+    provider: config.provider,
+    clientState: secret.clientState ?? '',
+    webhookSecret: secret.webhookSecret ?? '', // empty: the receiver refuses to start, naming it
   };
 }
 

@@ -1,71 +1,48 @@
 /**
- * Scheduled Lambda (EventBridge): keeps the Graph change-notification subscription on users
- * alive (create / renew / recreate). Thin: wiring from env + ensureGraphSubscriptions.
- * Fails loudly (throws) when Graph refuses, so the schedule's error metric and alarm fire.
+ * Scheduled Lambda (EventBridge): the mailbox provider's change-feed upkeep — keep its push
+ * channel alive (Graph: create / renew / recreate the subscription on users) and read what
+ * changed since the stored cursor (the delta catch-up; the whole feed where the provider or
+ * its cloud has no push, e.g. Microsoft 365 operated by 21Vianet). Thin: wiring from env +
+ * `connection.feed.upkeep()`. Fails loudly (throws) when the system refuses, so the
+ * schedule's error metric and alarm fire.
+ *
+ * The catch-up needs the state table (its cursor) and the work queue (what changed): it runs
+ * when STATE_TABLE and QUEUE_URL are set, and says `skipped` otherwise.
  */
 import middy from '@middy/core';
-import { GraphDirectory } from '../mailbox/graph';
-import { ensureGraphSubscriptions, type EnsureSubscriptionResult } from '../mailbox/subscriptions';
-import { mailboxSecretFromEnv, type MailboxSecret } from './mailbox-events';
+import type { ChangeFeed, FeedUpkeepResult, MailboxConnectOptions } from '../mailbox/provider';
 
 export interface SubscriptionsDeps {
-  graph: Parameters<typeof ensureGraphSubscriptions>[0];
-  notificationUrl: string;
-  lifecycleNotificationUrl?: string;
-  clientState: string;
-  now?: () => Date;
-  lifetimeMinutes?: number;
-  renewBeforeMinutes?: number;
+  feed: Pick<ChangeFeed, 'upkeep'>;
 }
 
 export function createSubscriptionsHandler(deps: SubscriptionsDeps | (() => Promise<SubscriptionsDeps>)) {
   let wired: Promise<SubscriptionsDeps> | undefined;
-  return middy(async (): Promise<EnsureSubscriptionResult> => {
+  return middy(async (): Promise<FeedUpkeepResult> => {
     wired ??= typeof deps === 'function' ? deps() : Promise.resolve(deps);
     wired.catch(() => (wired = undefined));
-    const d = await wired;
-    return ensureGraphSubscriptions(d.graph, {
-      notificationUrl: d.notificationUrl,
-      ...(d.lifecycleNotificationUrl ? { lifecycleNotificationUrl: d.lifecycleNotificationUrl } : {}),
-      clientState: d.clientState,
-      ...(d.now ? { now: d.now } : {}),
-      ...(d.lifetimeMinutes ? { lifetimeMinutes: d.lifetimeMinutes } : {}),
-      ...(d.renewBeforeMinutes ? { renewBeforeMinutes: d.renewBeforeMinutes } : {}),
-    });
+    return (await wired).feed.upkeep();
   });
-}
-
-interface GraphRuntimeSettings {
-  mailDomain?: string;
-  graph?: { apiBase?: string; tokenUrl?: string; notificationUrl?: string; usageLocation?: string };
-}
-
-/** The few SYNC_CONFIG keys this function needs, read without loading the full config schema. */
-function settings(): GraphRuntimeSettings {
-  try {
-    return JSON.parse(process.env.SYNC_CONFIG ?? '{}') as GraphRuntimeSettings;
-  } catch {
-    throw new Error('SYNC_CONFIG is not valid JSON');
-  }
 }
 
 async function awsDeps(): Promise<SubscriptionsDeps> {
-  const { loadSecretJson } = await import('../config/secrets');
-  const secret = await loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv);
-  const cfg = settings();
-  const notificationUrl = cfg.graph?.notificationUrl;
-  if (!notificationUrl) throw new Error('missing configuration: SYNC_CONFIG.graph.notificationUrl');
-  if (!cfg.mailDomain) throw new Error('missing configuration: SYNC_CONFIG.mailDomain');
-  const graph = new GraphDirectory({
-    tenantId: secret.tenantId,
-    clientId: secret.clientId,
-    clientSecret: secret.clientSecret,
-    domain: cfg.mailDomain,
-    ...(cfg.graph?.apiBase ? { apiBase: cfg.graph.apiBase } : {}),
-    ...(cfg.graph?.tokenUrl ? { tokenUrl: cfg.graph.tokenUrl } : {}),
-  });
-  // The receiver serves lifecycle notifications on the same URL.
-  return { graph, notificationUrl, lifecycleNotificationUrl: notificationUrl, clientState: secret.clientState };
+  const { awsMailbox } = await import('./mailbox');
+  const { config, provider, secret } = await awsMailbox();
+  const stateTable = process.env.STATE_TABLE;
+  const queueUrl = process.env.QUEUE_URL;
+  let feed: MailboxConnectOptions['feed'];
+  if (stateTable && queueUrl) {
+    const [{ dynamoClient }, { DynamoStateStore }, { stateFeedCursor }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
+      import('../store/dynamo'),
+      import('../store/state'),
+      import('../mailbox/feed-cursor'),
+      import('../queue/sqs'),
+      import('@aws-sdk/client-sqs'),
+    ]);
+    const queue = new SqsWorkQueue(new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}), queueUrl);
+    feed = { cursor: stateFeedCursor(new DynamoStateStore(dynamoClient(), stateTable), provider.name), enqueue: (m) => queue.enqueue(m) };
+  }
+  return { feed: provider.create(config, secret, feed ? { feed } : {}).feed };
 }
 
 export const handler = createSubscriptionsHandler(awsDeps);

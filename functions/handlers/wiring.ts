@@ -6,12 +6,9 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { parseRuntimeConfig } from '../config/runtime';
 import { loadSecretJson } from '../config/secrets';
-import { log } from '../core/log';
-import { graphDirectoryFromConfig } from '../mailbox/graph-from-config';
-import { addressKey } from '../mailbox/receive';
-import { ensureGraphSubscriptions } from '../mailbox/subscriptions';
+import { stateFeedCursor } from '../mailbox/feed-cursor';
+import { addressKey } from '../mailbox/webhook';
 import { SqsDeadLetters } from '../queue/dlq';
 import { SqsWorkQueue } from '../queue/sqs';
 import { auditChainKeyFromEnv, fieldCipherFromEnv } from '../security/cipher-from-env';
@@ -22,7 +19,7 @@ import type { EngineDeps } from '../sync/context';
 import { CachedDepartmentTree } from '../sync/departments';
 import type { SyncWorkerDeps } from '../sync/worker';
 import { WecomApiClient } from '../wecom/api';
-import { mailboxSecretFromEnv, type MailboxSecret } from './mailbox-events';
+import { awsMailbox } from './mailbox';
 
 interface WecomApiSecret {
   corpId: string;
@@ -55,23 +52,23 @@ let sqs: SQSClient | undefined;
 const sqsClient = () => (sqs ??= new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}));
 
 async function buildEngineDeps(): Promise<EngineDeps> {
-  const config = parseRuntimeConfig(process.env.SYNC_CONFIG ?? '{}');
   const stateTable = requireEnv('STATE_TABLE');
   const dynamo = dynamoClient();
-  const [wecomSecret, mailboxSecret, cipher, chain] = await Promise.all([
+  const [wecomSecret, { config, provider, secret: mailboxSecret }, cipher, chain] = await Promise.all([
     loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', wecomSecretFromEnv),
-    loadSecretJson<MailboxSecret>('MAILBOX_SECRET_ARN', mailboxSecretFromEnv),
+    awsMailbox(),
     fieldCipherFromEnv(dynamo),
     auditChainKeyFromEnv(dynamo),
   ]);
   const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase });
-  const mailbox = graphDirectoryFromConfig(config, mailboxSecret);
   const queue = process.env.QUEUE_URL ? new SqsWorkQueue(sqsClient(), process.env.QUEUE_URL) : undefined;
-  const notificationUrl = config.graph.notificationUrl;
+  const state = new DynamoStateStore(dynamo, stateTable);
+  // The feed's cursor and queue let a lifecycle notice 'missed' catch up at once.
+  const mailbox = provider.create(config, mailboxSecret, queue ? { feed: { cursor: stateFeedCursor(state, provider.name), enqueue: (m) => queue.enqueue(m) } } : {});
   return {
     wecom,
-    mailbox,
-    state: new DynamoStateStore(dynamo, stateTable),
+    mailbox: mailbox.directory,
+    state,
     audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE'), { chain }),
     cipher,
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: DEPARTMENT_TREE_MAX_AGE_MS }),
@@ -81,13 +78,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     stateTable,
     ...(queue ? { enqueue: (msgs) => queue.enqueue(msgs) } : {}),
     addressKey: (email) => addressKey(mailboxSecret.webhookSecret, email),
-    onSubscriptionLifecycle: async (message) => {
-      if (!notificationUrl) {
-        log.warn('subscription lifecycle event but no SYNC_CONFIG.graph.notificationUrl', { hint: message.hint });
-        return;
-      }
-      await ensureGraphSubscriptions(mailbox, { notificationUrl, lifecycleNotificationUrl: notificationUrl, clientState: mailboxSecret.clientState });
-    },
+    onSubscriptionLifecycle: (message) => mailbox.feed.onLifecycle(message),
   };
 }
 

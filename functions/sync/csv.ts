@@ -1,7 +1,9 @@
 /**
- * CSV export and import in the columns of the two official batch-import templates, so an
- * operator can hand the file to WeCom's or Microsoft 365's own importer, or check a file
- * before doing so (issue 7, "CSV import and export in the official templates").
+ * CSV export and import in the columns of the official batch-import templates — WeCom's
+ * here, each mailbox system's in its provider folder (functions/mailbox/csv-template.ts; the
+ * Microsoft 365 one in mailbox/graph/csv.ts) — so an operator can hand the file to the
+ * system's own importer, or check a file before doing so (issue 7, "CSV import and export
+ * in the official templates"). The cell rules below apply to every template.
  *
  * ## Templates followed
  *
@@ -23,19 +25,10 @@
  *   帐号 and 姓名, because since 2022 WeCom withholds mobiles from apps and an export made
  *   through the API legitimately has none.
  *
- * Microsoft 365, admin center → Users → Active users → Add multiple users, the sample CSV
- * ("Add several users at the same time to Microsoft 365", support.office.com article
- * 1f5767ed-e717-4f24-969c-6ea9d412ca88):
- *   User Name, First Name, Last Name, Display Name, Job Title, Department, Office Number,
- *   Office Phone, Mobile Phone, Fax, Alternate email address, Address, City,
- *   State or Province, ZIP or Postal Code, Country or Region
- * (older copies of the sample lack "Alternate email address"; import accepts both).
- * Microsoft requires "the exact same column headings as the sample" and values for
- * User Name and Display Name. So the WeCom link (Graph `employeeId`) is NOT exported: the
- * template has no column for it and an extra one may make the import fail. An imported
- * M365 row therefore carries no userid (contact.userid is ''): it names a mailbox, not a
- * managed person. First/Last Name are left empty (splitting Chinese names into given
- * name/surname is guesswork); Office Number, Fax and the postal columns are not in our model.
+ * A mailbox template (`--template m365` …) names mailboxes, not managed people: its rows carry
+ * no userid (contact.userid is ''), its importer wants its exact headings (any other column
+ * is refused), a department cell holds one path, and only the address must be unique in the
+ * file. What each template's columns are, and why, is in its provider folder.
  *
  * ## Decisions
  * - UTF-8 with BOM and CRLF, so Excel opens Chinese text correctly; csv-stringify quotes,
@@ -69,17 +62,19 @@ import { parse } from 'csv-parse/sync';
 import { parsePhoneNumberFromString as parseFull } from 'libphonenumber-js/max';
 import { stringify } from 'csv-stringify/sync';
 import type { MailboxAccount } from '../mailbox/directory';
+import { MAILBOX_CSV_TEMPLATES, type CsvCell, type CsvColumnSpec, type MailboxCsvTemplate } from '../mailbox/csv-template';
 import type { WecomDepartment, WecomUser } from '../wecom/contacts';
 import { DepartmentTree } from './departments';
 import type { Contact } from '../core/model';
 import { normalizeEmail, normalizeName, normalizePhone } from './normalize';
 
-export type CsvTemplate = 'wecom' | 'm365';
+/** 'wecom', or a mailbox template's name (MAILBOX_CSV_TEMPLATES: 'm365'). */
+export type CsvTemplate = string;
 
 export interface CsvImportRow {
   /** Spreadsheet row (header = 1). */
   line: number;
-  /** The WeCom userid (帐号); absent for M365 rows, which carry no link. */
+  /** The WeCom userid (帐号); absent for mailbox-template rows, which carry no link. */
   userid?: string;
   /** Valid fields only; an empty or invalid cell leaves its field unknown (undefined). */
   contact: Contact;
@@ -101,26 +96,6 @@ export interface CsvImportResult {
 
 /** WeCom console member import template (see the header comment for what is confirmed). */
 export const WECOM_COLUMNS = ['姓名', '帐号', '别名', '职务', '部门', '性别', '手机', '座机', '个人邮箱', '地址', '企业邮箱', '禁用'] as const;
-
-/** Microsoft 365 admin center "Add multiple users" sample CSV. */
-export const M365_COLUMNS = [
-  'User Name',
-  'First Name',
-  'Last Name',
-  'Display Name',
-  'Job Title',
-  'Department',
-  'Office Number',
-  'Office Phone',
-  'Mobile Phone',
-  'Fax',
-  'Alternate email address',
-  'Address',
-  'City',
-  'State or Province',
-  'ZIP or Postal Code',
-  'Country or Region',
-] as const;
 
 const BOM = '\uFEFF';
 const DEPARTMENT_SEPARATOR = ';';
@@ -199,42 +174,23 @@ export function exportWecomCsv(users: WecomUser[], departments: WecomDepartment[
   return toCsv(WECOM_COLUMNS, rows);
 }
 
-/** Mailbox accounts in the Microsoft 365 "Add multiple users" template. Deleted accounts are left out. */
-export function exportM365Csv(accounts: MailboxAccount[]): string {
-  const rows = accounts
-    .filter((a) => !a.deleted)
-    .map((a) => [
-      textCell(a.email),
-      '', // First Name
-      '', // Last Name
-      textCell(a.displayName),
-      textCell(a.jobTitle),
-      textCell(a.department),
-      '', // Office Number
-      phoneCell(a.telephone),
-      phoneCell(a.mobile),
-      '', // Fax
-      '', // Alternate email address
-      '',
-      '',
-      '',
-      '',
-      '',
-    ]);
-  return toCsv(M365_COLUMNS, rows);
+/** Mailbox accounts in a mailbox system's import template. Deleted accounts are left out. */
+export function exportMailboxCsv(accounts: MailboxAccount[], template: string): string {
+  const t = mailboxTemplate(template);
+  const cell = (c: CsvCell) => (c === '' ? '' : c.kind === 'phone' ? phoneCell(c.value) : textCell(c.value));
+  return toCsv(t.columns, accounts.filter((a) => !a.deleted).map((a) => t.row(a).map(cell)));
+}
+
+function mailboxTemplate(name: string): MailboxCsvTemplate {
+  const t = MAILBOX_CSV_TEMPLATES[name];
+  if (!t) throw new Error(`unknown CSV template (expected wecom or ${Object.keys(MAILBOX_CSV_TEMPLATES).join(', ')})`);
+  return t;
 }
 
 // ------------------------------------------------------------------ import
 
-type FieldKind = 'text' | 'phone' | 'email';
-
-interface ColumnSpec {
-  /** Canonical header, then accepted spellings. */
-  names: string[];
-  key: string;
-  kind: FieldKind;
-  required?: boolean;
-}
+type FieldKind = CsvColumnSpec['kind'];
+type ColumnSpec = CsvColumnSpec;
 
 const WECOM_SPEC: ColumnSpec[] = [
   { names: ['姓名'], key: 'name', kind: 'text', required: true },
@@ -249,25 +205,6 @@ const WECOM_SPEC: ColumnSpec[] = [
   { names: ['地址'], key: 'address', kind: 'text' },
   { names: ['企业邮箱'], key: 'email', kind: 'email' },
   { names: ['禁用'], key: 'disabled', kind: 'text' },
-];
-
-const M365_SPEC: ColumnSpec[] = [
-  { names: ['User Name'], key: 'email', kind: 'email', required: true },
-  { names: ['First Name'], key: 'firstName', kind: 'text' },
-  { names: ['Last Name'], key: 'lastName', kind: 'text' },
-  { names: ['Display Name'], key: 'name', kind: 'text', required: true },
-  { names: ['Job Title'], key: 'position', kind: 'text' },
-  { names: ['Department'], key: 'departments', kind: 'text' },
-  { names: ['Office Number'], key: 'office', kind: 'text' },
-  { names: ['Office Phone'], key: 'telephone', kind: 'phone' },
-  { names: ['Mobile Phone'], key: 'mobile', kind: 'phone' },
-  { names: ['Fax'], key: 'fax', kind: 'phone' },
-  { names: ['Alternate email address'], key: 'personalEmail', kind: 'email' },
-  { names: ['Address'], key: 'address', kind: 'text' },
-  { names: ['City'], key: 'city', kind: 'text' },
-  { names: ['State or Province'], key: 'state', kind: 'text' },
-  { names: ['ZIP or Postal Code'], key: 'zip', kind: 'text' },
-  { names: ['Country or Region'], key: 'country', kind: 'text' },
 ];
 
 /** WeCom userid rule (API docs): 1–64 bytes of letters, digits and _-@. starting with a letter or digit. */
@@ -287,6 +224,9 @@ interface Mapped {
   extra: Map<number, string>;
   headers: string[];
 }
+
+/** The fields the import reads into a contact; any other column of a mailbox template is only checked. */
+const CONTACT_KEYS = new Set(['name', 'userid', 'position', 'departments', 'mobile', 'telephone', 'email', 'personalEmail', 'address', 'gender', 'disabled', 'alias']);
 
 function mapHeader(header: string[], spec: ColumnSpec[], template: CsvTemplate, errors: CsvImportError[]): Mapped | undefined {
   const headers = header.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim());
@@ -309,11 +249,7 @@ function mapHeader(header: string[], spec: ColumnSpec[], template: CsvTemplate, 
       if (looksLikeFormula(h)) errors.push({ line: 1, field: `column ${i + 1}`, reason: 'header starts with a spreadsheet formula character' });
       else extra.set(i, h);
     } else {
-      errors.push({
-        line: 1,
-        field: h,
-        reason: 'column is not in the Microsoft 365 template (its importer needs the exact sample headings)',
-      });
+      errors.push({ line: 1, field: h, reason: `column is not in ${mailboxTemplate(template).title} (its importer needs the exact sample headings)` });
     }
   });
   const missing = spec.filter((c) => c.required && !index.has(c.key));
@@ -331,7 +267,7 @@ function mapHeader(header: string[], spec: ColumnSpec[], template: CsvTemplate, 
  * @param knownDepartmentPaths when given, a department path not in it is an error.
  */
 export function importCsv(text: string, template: CsvTemplate = 'wecom', knownDepartmentPaths?: Set<string>): CsvImportResult {
-  if (template !== 'wecom' && template !== 'm365') throw new Error(`unknown CSV template (expected wecom or m365)`);
+  const spec = template === 'wecom' ? WECOM_SPEC : mailboxTemplate(template).spec;
   const errors: CsvImportError[] = [];
   const rows: CsvImportRow[] = [];
 
@@ -354,7 +290,6 @@ export function importCsv(text: string, template: CsvTemplate = 'wecom', knownDe
   if (!header || header.every((c) => !c.trim())) {
     return { rows, errors: [{ line: 1, field: '', reason: 'the file has no header row' }] };
   }
-  const spec = template === 'wecom' ? WECOM_SPEC : M365_SPEC;
   const mapped = mapHeader(header, spec, template, errors);
   if (!mapped) return { rows, errors };
 
@@ -448,18 +383,20 @@ export function importCsv(text: string, template: CsvTemplate = 'wecom', knownDe
       contact[key] = phone.e164;
       if (key === 'mobile') dup(firstLine.mobile, phone.e164, line, headerOf(key), 'mobile', fail);
     }
-    if (template === 'm365') {
-      const fax = cell('fax');
-      if (fax !== undefined) {
-        const phone = strictPhone(fax, false);
-        if (!phone.ok) fail(headerOf('fax'), `fax is ${phone.reason}`);
+    if (template !== 'wecom') {
+      // A mailbox template's other phone columns (Microsoft 365: Fax) are checked, not imported.
+      for (const col of spec.filter((c) => c.kind === 'phone' && !CONTACT_KEYS.has(c.key))) {
+        const v = cell(col.key);
+        if (v === undefined) continue;
+        const phone = strictPhone(v, false);
+        if (!phone.ok) fail(headerOf(col.key), `${col.names[0]!.toLowerCase()} is ${phone.reason}`);
       }
     }
 
     for (const key of ['email', 'personalEmail'] as const) {
       const v = cell(key);
       if (v === undefined) {
-        if (key === 'email' && template === 'm365' && isBlank(record, mapped.index.get('email'))) fail(headerOf('email'), 'required value is empty');
+        if (spec.find((c) => c.key === key)?.required && isBlank(record, mapped.index.get(key))) fail(headerOf(key), 'required value is empty');
         continue;
       }
       const email = normalizeEmail(v);
@@ -468,8 +405,8 @@ export function importCsv(text: string, template: CsvTemplate = 'wecom', knownDe
         continue;
       }
       contact[key] = email.email;
-      // WeCom: business and personal addresses are both unique in the corp. M365: only the
-      // user name is; the alternate address may be shared (Microsoft's own sample does so).
+      // WeCom: business and personal addresses are both unique in the corp. A mailbox
+      // template: only the sign-in address is (Microsoft 365's own sample shares an alternate one).
       if (template === 'wecom' || key === 'email') dup(firstLine.email, email.email, line, headerOf(key), 'email', fail);
     }
 
@@ -493,7 +430,8 @@ export function importCsv(text: string, template: CsvTemplate = 'wecom', knownDe
       }
       if (Object.keys(attrs).length) contact.extattr = attrs;
     } else {
-      for (const key of ['firstName', 'lastName', 'office', 'city', 'state', 'zip', 'country']) cell(key);
+      // Columns of the template outside our model: checked for formulas, not imported.
+      for (const col of spec.filter((c) => c.kind === 'text' && !CONTACT_KEYS.has(c.key))) cell(col.key);
     }
 
     errors.push(...rowErrors);
@@ -557,4 +495,13 @@ function dup(
   if (earlier === line) return; // the same value twice in one row (e.g. business = personal address)
   if (earlier !== undefined) fail(column, `duplicate ${what}: same as line ${earlier}`);
   else first.set(key, line);
+}
+
+// ------------------------------------------------------------------ named entry points
+
+/** The Microsoft 365 template's columns and export, under the names the CLI probes for (bin/cli/commands.ts). */
+export const M365_COLUMNS = mailboxTemplate('m365').columns;
+
+export function exportM365Csv(accounts: MailboxAccount[]): string {
+  return exportMailboxCsv(accounts, 'm365');
 }

@@ -1,35 +1,23 @@
 /**
  * Health of the integration's outside world: can we still get a WeCom token with BOTH
- * secrets (contacts-sync and self-built app), a Graph token, and is the Graph subscription
- * alive for more than a day? Plus queue depths when wired. Used by the scheduled health
- * function (which turns failures into an ERROR log line and a metric for the alarms) and by
- * the CLI's `status`.
+ * secrets (contacts-sync and self-built app), and do the mailbox provider's own checks pass
+ * (its token, its push channel: `connection.health()`, e.g. mailbox/graph/health.ts)? Plus
+ * queue depths when wired. Used by the scheduled health function (which turns failures into
+ * an ERROR log line and a metric for the alarms) and by the CLI's `status`.
  *
  * Every probe is bounded by a timeout and its error text is redacted: a token, secret or
  * address never reaches the result.
  */
 import { redactText } from '../core/redact';
-
-export interface HealthSubscription {
-  id: string;
-  resource: string;
-  expirationDateTime: string;
-  notificationUrl?: string;
-}
+import type { MailboxHealthProbe } from '../mailbox/provider';
 
 export interface HealthDeps {
   /** One probe per WeCom secret ('contacts', 'app'): resolves when gettoken works. */
   wecomTokens: Record<string, () => Promise<void>>;
-  /** Resolves when the Graph token endpoint grants a token. */
-  graphToken?: () => Promise<void>;
-  /** Graph subscriptions (the call itself also proves the token works). */
-  listSubscriptions?: () => Promise<HealthSubscription[]>;
-  /** When set, only subscriptions delivering here count. */
-  notificationUrl?: string;
+  /** The mailbox provider's checks, each under its own name (Graph: graph-token, graph-subscription). */
+  mailbox?: MailboxHealthProbe[];
   queueDepth?: () => Promise<{ queue: number; deadLetters: number }>;
   now: () => Date;
-  /** Minimum remaining subscription lifetime (default 24 h). */
-  minSubscriptionHours?: number;
   /** Per-probe timeout (default 10 s). */
   timeoutMs?: number;
 }
@@ -78,32 +66,15 @@ export async function checkHealth(deps: HealthDeps): Promise<HealthResult> {
 
   await Promise.all([
     ...Object.entries(deps.wecomTokens).map(([secret, fn]) => probe(`wecom-token:${secret}`, fn, 'gettoken ok')),
-    ...(deps.graphToken ? [probe('graph-token', deps.graphToken, 'token ok')] : []),
-    (async () => {
-      if (!deps.listSubscriptions) return;
-      const minHours = deps.minSubscriptionHours ?? 24;
+    ...(deps.mailbox ?? []).map(async (p) => {
       try {
-        const subs = await withTimeout(deps.listSubscriptions(), timeout, 'list subscriptions');
-        const ours = subs
-          .filter((s) => /^\/?users$/i.test(s.resource) && (!deps.notificationUrl || s.notificationUrl === deps.notificationUrl))
-          .sort((a, b) => Date.parse(b.expirationDateTime) - Date.parse(a.expirationDateTime));
-        const best = ours[0];
-        if (!best) {
-          result.subscription = null;
-          checks.push({ name: 'graph-subscription', ok: false, severity: 'error', detail: 'no subscription on /users: mailbox changes are not being notified' });
-          return;
-        }
-        const hoursLeft = (Date.parse(best.expirationDateTime) - now.getTime()) / 3_600_000;
-        result.subscription = { id: best.id, expiresAt: best.expirationDateTime, hoursLeft: Math.round(hoursLeft * 10) / 10 };
-        checks.push(
-          hoursLeft > minHours
-            ? { name: 'graph-subscription', ok: true, severity: 'error', detail: `expires in ${Math.round(hoursLeft)} h` }
-            : { name: 'graph-subscription', ok: false, severity: 'error', detail: `expires in ${Math.max(0, Math.round(hoursLeft))} h (< ${minHours} h): renewal is not working` },
-        );
+        const r = await withTimeout(p.run(now), timeout, p.name);
+        if (r.subscription !== undefined) result.subscription = r.subscription;
+        checks.push({ name: p.name, ok: r.ok, severity: 'error', detail: r.detail });
       } catch (err) {
-        checks.push({ name: 'graph-subscription', ok: false, severity: 'error', detail: why(err) });
+        checks.push({ name: p.name, ok: false, severity: 'error', detail: why(err) });
       }
-    })(),
+    }),
     (async () => {
       if (!deps.queueDepth) return;
       try {
@@ -143,16 +114,3 @@ export function wecomTokenProbe(apiBase: string, corpId: string, secret: string,
   };
 }
 
-/** Graph client-credentials token request (the same as the adapter's, without its cache). */
-export function graphTokenProbe(tokenUrl: string, clientId: string, clientSecret: string, fetchFn: typeof fetch = fetch): () => Promise<void> {
-  return async () => {
-    const res = await fetchFn(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, scope: 'https://graph.microsoft.com/.default' }).toString(),
-    });
-    const body = (await res.json().catch(() => ({}))) as { access_token?: string; error?: string };
-    if (res.ok && body.access_token) return;
-    throw new Error(`Graph token request failed: http ${res.status} ${typeof body.error === 'string' ? body.error : ''}`.trim());
-  };
-}

@@ -13,10 +13,12 @@ import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
 import { startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
 import { readBody, toApiGatewayEvent, writeResult } from '../../bin/local/apigw';
 import { DynamoInbox } from '../../functions/store/inbox';
-import { GraphDirectory, MAX_USER_SUBSCRIPTION_MINUTES } from '../../functions/mailbox/graph';
-import { ensureGraphSubscriptions } from '../../functions/mailbox/subscriptions';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
+import { ensureGraphSubscriptions, MAX_USER_SUBSCRIPTION_MINUTES } from '../../functions/mailbox/graph/subscriptions';
 import { createMailboxEventsHandler } from '../../functions/handlers/mailbox-events';
 import { createSubscriptionsHandler } from '../../functions/handlers/subscriptions';
+import { parseRuntimeConfig } from '../../functions/config/runtime';
+import { graph as graphProvider } from '../../functions/mailbox/graph/index';
 import type { SyncMessage, WorkQueue } from '../../functions/queue/messages';
 
 const TENANT = 't-int';
@@ -94,11 +96,18 @@ describe('Graph subscriptions and notifications over loopback', () => {
     expect(renewed).toMatchObject({ created: false, renewed: true, subscriptionId });
     expect(Date.parse(sim.subscriptions.get(subscriptionId)!.expirationDateTime)).toBe(clock + (MAX_USER_SUBSCRIPTION_MINUTES - 60) * 60_000);
     clock += 30 * 24 * 3600_000; // lapsed: Graph forgets it
-    const handler = createSubscriptionsHandler({ graph, notificationUrl: receiverUrl, lifecycleNotificationUrl: receiverUrl, clientState: CLIENT_STATE, now });
+    // The scheduled function, wired as in AWS: the provider built from the runtime config and the secret.
+    const config = parseRuntimeConfig({
+      provider: 'graph',
+      mailDomain: 'example.com',
+      graph: { apiBase: graphSrv.baseUrl, tokenUrl: `${graphSrv.baseUrl}/${TENANT}/oauth2/v2.0/token`, notificationUrl: receiverUrl },
+    });
+    const { feed } = graphProvider.create(config, { tenantId: TENANT, clientId: 'app', clientSecret: 'sec', clientState: CLIENT_STATE, webhookSecret: 'whsec' }, { now, sleep: async () => undefined });
+    const handler = createSubscriptionsHandler({ feed });
     const recreated = await handler({}, {} as Context);
-    expect(recreated.created).toBe(true);
-    expect(recreated.subscriptionId).not.toBe(subscriptionId);
-    subscriptionId = recreated.subscriptionId;
+    expect(recreated).toMatchObject({ kind: 'push', subscription: { created: true }, skipped: expect.stringContaining('not wired') });
+    expect(recreated.subscription!.subscriptionId).not.toBe(subscriptionId);
+    subscriptionId = recreated.subscription!.subscriptionId;
     expect(sim.subscriptions.size).toBe(1);
   });
 

@@ -18,7 +18,7 @@ vi.hoisted(() => {
   process.env.LOG_LEVEL = 'INFO'; // capture what the logger writes, to check it for personal data
 });
 
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
 import { deleteDueMembers } from '../../functions/sync/grace';
 import { CREDS, startLoop, type Loop } from '../support/sync-loop';
 

@@ -10,7 +10,7 @@ import { startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
 import { createWecomSim } from '../../bin/local/sim/wecom';
 import { parseRuntimeConfig } from '../../functions/config/runtime';
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';

@@ -3,7 +3,9 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
-import { DeltaExpired, GraphDirectory, escapeODataString, strongPassword } from '../../functions/mailbox/graph';
+import { DeltaExpired } from '../../functions/mailbox/graph/delta';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
+import { escapeODataString, strongPassword } from '../../functions/mailbox/graph/wire';
 import { MailboxError } from '../../functions/mailbox/directory';
 
 const TENANT = 'contoso-tenant';

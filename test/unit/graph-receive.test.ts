@@ -275,6 +275,19 @@ describe('signed webhook', () => {
     expect(stored.toLowerCase()).not.toContain('li.si');
   });
 
+  it('mailbox.created is found by its address (even with a userid), mailbox.updated by userid; created without an email is refused with the reason', async () => {
+    expect((await receive(signed({ type: 'mailbox.created', email: 'new.hire@example.com', userid: 'newhire', occurredAt: '2026-11-24T09:59:00Z' }))).statusCode).toBe(202);
+    expect((await receive(signed({ type: 'mailbox.updated', userid: 'zhangsan', occurredAt: '2026-11-24T09:59:00Z' }))).statusCode).toBe(202);
+    expect(queue.sent.map((m) => [m.subject, m.hint])).toEqual([
+      [`mailbox:address:${addressKey(SECRET, 'new.hire@example.com')}`, 'mailbox.created'],
+      ['user:zhangsan', 'mailbox.updated'],
+    ]);
+    const refused = await receive(signed({ type: 'mailbox.created', userid: 'newhire', occurredAt: '2026-11-24T09:59:00Z' }));
+    expect(refused.statusCode).toBe(400);
+    expect(refused.body).toMatch(/mailbox\.created needs the email/);
+    expect(queue.sent).toHaveLength(2);
+  });
+
   it('bad signature, wrong secret, stale or future timestamp, missing headers → 401, nothing recorded', async () => {
     const good = signed(event);
     const tampered = { ...good, body: good.body.replace('disabled', 'enabled') };
@@ -302,5 +315,19 @@ describe('signed webhook', () => {
     }
     expect(inbox.items.size).toBe(0);
     expect(queue.sent).toHaveLength(0);
+  });
+});
+
+describe('provider routing', () => {
+  it('notifications go to the configured provider only; without a clientState none is accepted, the webhook still is', async () => {
+    const other = createMailboxReceiver({ inbox, queue, provider: 'google', clientState: CLIENT_STATE, webhookSecret: SECRET, now: () => new Date(t) });
+    expect((await other(graphPost([change('11111111-aaaa')]))).statusCode).toBe(404);
+    const noState = createMailboxReceiver({ inbox, queue, provider: 'graph', clientState: '', webhookSecret: SECRET, now: () => new Date(t) });
+    expect((await noState(graphPost([change('11111111-aaaa')]))).statusCode).toBe(403);
+    const ts = String(Math.floor(t / 1000));
+    const body = JSON.stringify({ type: 'mailbox.disabled', userid: 'zhangsan', occurredAt: '2026-11-24T09:59:00Z' });
+    const hook = await noState(req('/mailbox/events/webhook', body, { headers: { 'content-type': 'application/json', 'x-timestamp': ts, 'x-signature': signWebhook(SECRET, ts, body) } }));
+    expect(hook.statusCode).toBe(202);
+    expect(queue.sent.map((m) => m.subject)).toEqual(['user:zhangsan']);
   });
 });

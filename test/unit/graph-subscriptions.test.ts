@@ -5,8 +5,8 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
-import { GraphDirectory, MAX_USER_SUBSCRIPTION_MINUTES, type GraphSubscription } from '../../functions/mailbox/graph';
-import { ensureGraphSubscriptions } from '../../functions/mailbox/subscriptions';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
+import { ensureGraphSubscriptions, MAX_USER_SUBSCRIPTION_MINUTES, type GraphSubscription } from '../../functions/mailbox/graph/subscriptions';
 import { MailboxError } from '../../functions/mailbox/directory';
 
 const URL_ = 'https://sync.example.com/mailbox/events/graph';

@@ -7,9 +7,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
+import { graphSubscriptionProbe, graphTokenProbe } from '../../functions/mailbox/graph/health';
 import { createHealthHandler, powertoolsFailureMetrics } from '../../functions/handlers/health';
-import { checkHealth, graphTokenProbe, wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
+import { checkHealth, wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
 
 const TENANT = 'tenant-h';
 const NOW = new Date('2026-11-01T00:00:00Z');
@@ -56,8 +57,8 @@ function deps(over: { appSecret?: string; graphSecret?: string } = {}): HealthDe
       contacts: wecomTokenProbe(wecomBase, 'wwcorp', 'contacts-secret-1'),
       app: wecomTokenProbe(wecomBase, 'wwcorp', over.appSecret ?? 'app-secret-1'),
     },
-    graphToken: graphTokenProbe(tokenUrl, 'app', over.graphSecret ?? 'graph-secret'),
-    listSubscriptions: () => graph.listSubscriptions(),
+    // The Graph provider's checks (mailbox/graph/health.ts), as connection.health() gives them.
+    mailbox: [graphTokenProbe(graph.client), graphSubscriptionProbe({ listSubscriptions: () => graph.listSubscriptions() })],
     queueDepth: async () => ({ queue: 3, deadLetters: 0 }),
     now: () => NOW,
   };

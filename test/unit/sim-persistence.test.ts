@@ -15,8 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
+import type { UserTable } from '../../bin/local/sim/graph/state';
 import { createWecomSim, type WecomSim } from '../../bin/local/sim/wecom';
-import { DeltaExpired, GraphDirectory } from '../../functions/mailbox/graph';
+import { DeltaExpired } from '../../functions/mailbox/graph/delta';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
 import { WecomApiClient } from '../../functions/wecom/api';
 import { decryptMessage } from '../../functions/wecom/crypto';
 import { randomEncodingAESKey } from '../support/wecom-callback-client';
@@ -108,8 +110,8 @@ describe('WeCom simulator with persistDir', () => {
     // API (contacts secret): create, update in place, delete, tag members added in place.
     const token = (await call('GET', `/cgi-bin/gettoken?corpid=${CORP.corpId}&corpsecret=${CORP.contactsSecret}`)).json.access_token as string;
     const cgi = async (api: string, body: unknown) => (await call('POST', `/cgi-bin/${api}?access_token=${token}`, body)).json.errcode;
-    expect(await cgi('user/create', { userid: 'api1', name: 'Api One', department: [3] })).toBe(0);
-    expect(await cgi('user/create', { userid: 'api2', name: 'Api Two' })).toBe(0);
+    expect(await cgi('user/create', { userid: 'api1', name: 'Api One', department: [3], mobile: '13800000113' })).toBe(0);
+    expect(await cgi('user/create', { userid: 'api2', name: 'Api Two', email: 'api2@example.com' })).toBe(0);
     expect(await cgi('user/update', { userid: 'zs', enable: 0, position: 'Lead' })).toBe(0);
     expect((await call('GET', `/cgi-bin/user/delete?access_token=${token}&userid=api2`)).json.errcode).toBe(0);
     expect(await cgi('tag/addtagusers', { tagid: 7, userlist: ['zs', 'ls'] })).toBe(0);
@@ -195,7 +197,9 @@ describe('WeCom simulator with persistDir', () => {
     const sim = createWecomSim({ ...CORP });
     for (const m of [sim.users, sim.departments, sim.tags]) expect(m.constructor).toBe(Map);
     const g = createGraphSim();
-    for (const m of [g.users, g.deletedItems, g.groups, g.subscriptions]) expect(m.constructor).toBe(Map);
+    for (const m of [g.groups, g.subscriptions]) expect(m.constructor).toBe(Map);
+    // Users are indexed (by employeeId, UPN, mail …) over a plain Map: the lookups stay O(1), nothing is journaled.
+    for (const m of [g.users, g.deletedItems]) expect((m as UserTable).inner.constructor).toBe(Map);
   });
 });
 

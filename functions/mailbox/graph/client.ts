@@ -1,0 +1,203 @@
+/**
+ * Microsoft Graph transport: the app-only token (client credentials, cached and shared by
+ * every caller: core/retry.ts TokenCache) and one `call()` that every Graph module uses.
+ *
+ * Wire facts relied on:
+ * - Client credentials against `<login host>/<tenant>/oauth2/v2.0/token` with the scope
+ *   `<graph host>/.default` of the configured cloud (config.ts): the scope follows the cloud,
+ *   not the transport, so the local simulator and a proxy see the real scope.
+ * - Throttling is 429 (also 503/504) with `Retry-After` in seconds: honoured, else jittered
+ *   backoff from half a second to 30 s (Graph's guidance); after `maxRetries` the error is
+ *   retryable and carries the wait, and the queue retries later.
+ * - 401 means the token expired or was revoked early: fetched again once, then `auth`.
+ * - Errors are `{ error: { code, message, details? } }`. Graph's `message` can echo the values
+ *   we sent (addresses, phone numbers), so only the CODE goes into our errors, with the
+ *   route template ('PATCH /users/{id}'), never the concrete path.
+ * - nextLink / deltaLink are absolute URLs: followed only when they point at our API base, so
+ *   the bearer token is never sent anywhere else.
+ */
+import { log } from '../../core/log';
+import { backoffMs, retryAfterMs, TokenCache } from '../../core/retry';
+import { MailboxError, type MailboxErrorKind } from '../directory';
+import { graphCloud, graphScope, graphTokenUrl, type GraphCloud, type GraphCloudName } from './config';
+
+export interface GraphClientOptions {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  /** Default `global`. Decides the token scope and reference host whatever `apiBase` says. */
+  cloud?: GraphCloudName | GraphCloud;
+  /** Default: the cloud's Graph host. */
+  apiBase?: string;
+  /** Default: the cloud's token service for `tenantId`. */
+  tokenUrl?: string;
+  fetch?: typeof fetch;
+  now?: () => Date;
+  /** Retries of a throttled / unavailable call before giving up (default 4). */
+  maxRetries?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface CallOptions {
+  /** Route template for errors and logs, e.g. 'PATCH /users/{id}': never the concrete path. */
+  route: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Statuses answered to the caller instead of thrown (e.g. 404 on get). */
+  accept?: number[];
+}
+
+export interface CallResult {
+  status: number;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+export const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/** Graph's throttling guidance: back off from half a second up to 30 s unless Retry-After says otherwise. */
+export const BACKOFF = { baseMs: 500, capMs: 30_000 };
+
+export class GraphClient {
+  readonly cloud: GraphCloud;
+  readonly apiBase: string;
+  readonly tokenUrl: string;
+  readonly scope: string;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly maxRetries: number;
+  private readonly fetchFn: typeof fetch;
+  private readonly cache: TokenCache;
+
+  constructor(private readonly opts: GraphClientOptions) {
+    this.cloud = graphCloud(opts.cloud);
+    this.apiBase = (opts.apiBase ?? this.cloud.graphHost).replace(/\/+$/, '');
+    this.tokenUrl = opts.tokenUrl ?? graphTokenUrl(this.cloud, opts.tenantId);
+    this.scope = graphScope(this.cloud);
+    this.fetchFn = opts.fetch ?? fetch;
+    this.now = opts.now ?? (() => new Date());
+    this.maxRetries = opts.maxRetries ?? 4;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.cache = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
+  }
+
+  /** The cached access token (fetched when missing or about to lapse). */
+  token(): Promise<string> {
+    return this.cache.get();
+  }
+
+  /** One token request, no cache, no retry: what the health probe asks (does the secret still work?). */
+  requestToken(): Promise<{ value: string; lifetimeMs: number }> {
+    return requestGraphToken(this.fetchFn, this.tokenUrl, this.opts.clientId, this.opts.clientSecret, this.scope);
+  }
+
+  private async fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestToken();
+      } catch (err) {
+        if (!(err instanceof MailboxError) || !err.retryable || attempt >= this.maxRetries) throw err;
+        await this.sleep(err.retryAfterMs ?? backoffMs(attempt, BACKOFF));
+      }
+    }
+  }
+
+  async call(method: string, pathOrUrl: string, o: CallOptions): Promise<CallResult> {
+    const url = this.resolve(pathOrUrl);
+    let refreshed = false;
+    for (let attempt = 0; ; ) {
+      const token = await this.cache.get();
+      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', ...o.headers };
+      if (o.body !== undefined) headers['content-type'] = 'application/json';
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+      } catch {
+        if (attempt >= this.maxRetries) throw new MailboxError(`Graph ${o.route}: network error`, true, 'NetworkError', undefined, 'unavailable');
+        await this.sleep(backoffMs(attempt++, BACKOFF));
+        continue;
+      }
+      if (res.status === 401 && !refreshed) {
+        // Token revoked or expired early: fetch a new one, once.
+        refreshed = true;
+        this.cache.drop(token);
+        await res.body?.cancel();
+        continue;
+      }
+      if (RETRYABLE.has(res.status)) {
+        const wait = retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt, BACKOFF);
+        const body = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
+        if (attempt >= this.maxRetries) {
+          const code = body?.error?.code ?? (res.status === 429 ? 'TooManyRequests' : `http_${res.status}`);
+          throw new MailboxError(`Graph ${o.route} failed: ${res.status} ${code} (after ${attempt} retries)`, true, code, wait, kindOf(res.status));
+        }
+        log.debug('graph throttled; waiting', { route: o.route, status: res.status, waitMs: wait, attempt });
+        await this.sleep(wait);
+        attempt++;
+        continue;
+      }
+      const text = await res.text();
+      const json = text ? safeJson(text) : undefined;
+      if (res.ok || o.accept?.includes(res.status)) return { status: res.status, json };
+      throw graphError(res.status, json, o.route);
+    }
+  }
+
+  /** Absolute links (nextLink, deltaLink) must point at our API base: the bearer token is never sent anywhere else. */
+  private resolve(pathOrUrl: string): string {
+    if (!/^https?:\/\//i.test(pathOrUrl)) return this.apiBase + pathOrUrl;
+    if (!pathOrUrl.startsWith(this.apiBase + '/')) {
+      throw new MailboxError('Graph returned a link outside the API base', false, 'UnexpectedLink', undefined, 'unexpected');
+    }
+    return pathOrUrl;
+  }
+}
+
+/** A client-credentials token request. `error` is an OAuth code (invalid_client, invalid_scope); error_description is not copied (it may echo ids). */
+async function requestGraphToken(
+  fetchFn: typeof fetch,
+  tokenUrl: string,
+  clientId: string,
+  clientSecret: string,
+  scope: string,
+): Promise<{ value: string; lifetimeMs: number }> {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, scope });
+  let res: Response;
+  try {
+    res = await fetchFn(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+  } catch {
+    throw new MailboxError('Graph token endpoint unreachable', true, 'NetworkError', undefined, 'unavailable');
+  }
+  const body = (await res.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error?: string };
+  if (res.ok && body.access_token) return { value: body.access_token, lifetimeMs: Math.max(60, Number(body.expires_in ?? 3599)) * 1000 };
+  const code = typeof body.error === 'string' ? body.error : `http_${res.status}`;
+  const retryable = RETRYABLE.has(res.status);
+  const wait = retryable ? retryAfterMs(res.headers.get('retry-after')) : undefined;
+  throw new MailboxError(`Graph token request failed: ${res.status} ${code}`, retryable, code, wait, retryable ? kindOf(res.status) : code === 'invalid_scope' || code === 'invalid_request' ? 'invalid' : 'auth');
+}
+
+/** The same words for every system (directory.ts MailboxErrorKind) from Graph's status and error code. */
+function kindOf(status: number, detail?: string): MailboxErrorKind {
+  if (status === 429) return 'throttled';
+  if (status >= 500) return 'unavailable';
+  if (status === 401 || status === 403) return 'auth';
+  if (status === 404) return 'not-found';
+  if (status === 409 || detail === 'ObjectConflict') return 'conflict';
+  if (status === 400) return 'invalid';
+  return 'unexpected';
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function graphError(status: number, body: any, route: string): MailboxError {
+  const code: string = typeof body?.error?.code === 'string' ? body.error.code : `http_${status}`;
+  const detail: string | undefined = typeof body?.error?.details?.[0]?.code === 'string' ? body.error.details[0].code : undefined;
+  // Deliberately without Graph's message: it may echo the values we sent.
+  return new MailboxError(`Graph ${route} failed: ${status} ${code}${detail ? `/${detail}` : ''}`, RETRYABLE.has(status), code, undefined, kindOf(status, detail));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
