@@ -6,7 +6,7 @@
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { App, Tags, Validations, type AppProps } from 'aws-cdk-lib';
+import { App, Tags, Validations, type AppProps, type Environment } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type DeploymentConfig, loadDeploymentConfig } from './config';
 import { WecomMailboxSyncStack } from './stack';
@@ -19,18 +19,29 @@ export interface BuiltApp {
   config: DeploymentConfig;
 }
 
-export function buildApp(props: AppProps = {}): BuiltApp {
+/**
+ * Where the stack deploys: `env` when given (tests), else the CDK CLI's CDK_DEFAULT_REGION (from
+ * --profile / AWS_REGION) with CDK_DEFAULT_ACCOUNT when credentials are there. A known region
+ * matters: it is what the cross-border and China rules are checked against (lib/config.ts),
+ * and it makes the partition (aws / aws-cn) a literal in the template. Without one the synth
+ * is environment-agnostic: deployable anywhere, so checked as "outside mainland China".
+ */
+export function deploymentEnv(env?: Environment): Environment | undefined {
+  if (env) return env;
+  const region = process.env.CDK_DEFAULT_REGION;
+  if (!region) return undefined;
+  return process.env.CDK_DEFAULT_ACCOUNT ? { account: process.env.CDK_DEFAULT_ACCOUNT, region } : { region };
+}
+
+export function buildApp(props: AppProps = {}, opts: { env?: Environment } = {}): BuiltApp {
   const app = new App(props);
-  const config = loadDeploymentConfig(app.node);
+  const env = deploymentEnv(opts.env);
+  const config = loadDeploymentConfig(app.node, process.cwd(), { region: env?.region });
   const stack = new WecomMailboxSyncStack(app, config.stackName, {
     config,
     projectRoot: PROJECT_ROOT,
     description: 'wecom-mailbox-sync: WeCom ⇄ mailbox directory sync and offboarding',
-    // Environment-agnostic unless the CLI provides an account/region.
-    env:
-      process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
-        ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
-        : undefined,
+    env,
     terminationProtection: true,
   });
   Tags.of(stack).add('app', 'wecom-mailbox-sync');

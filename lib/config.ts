@@ -11,19 +11,33 @@
  *  - `syncConfig`: the non-secret runtime settings every Lambda receives as ONE JSON string in
  *    `SYNC_CONFIG` (parsed again at cold start by functions/config/runtime.ts).
  * Secrets never pass through here: they live in Secrets Manager (see lib/stack.ts).
+ *
+ * Some rules depend on WHERE the stack deploys (`deploymentRegionIssues`, checked with the
+ * region the app synthesizes for; lib/region.ts):
+ *  - cross-border (PIPL): the region that PROCESSES the data counts, not only the mailbox's
+ *    (`syncProfile.targetRegion`). Outside mainland China — any region not `cn-*`, Hong Kong
+ *    (ap-east-1) included, and an environment-agnostic synth, whose template can deploy
+ *    anywhere — sensitive fields in `syncProfile.fields` need `crossBorderApproved: true`.
+ *  - a mainland China region needs `apiDomain` (ICP-filed custom domain; see lib/api-domain.ts
+ *    and the README's China section for why the default endpoint is refused).
+ *  - the custom domain's certificate must live in the deploy region and partition.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { CONTACT_FIELDS } from '../functions/core/model';
-import { deletionGuardSchema, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
+import { CONTACT_FIELDS, SENSITIVE_FIELDS } from '../functions/core/model';
+import { SOURCE_CHECK_MODES } from '../functions/wecom/callback-source';
+import { isMainlandChinaRegion, partitionOf } from './region';
+import { deletionGuardSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
+import { usesPush } from '../functions/mailbox/graph/config';
+import { mailboxProviderNames } from '../functions/mailbox/providers';
 
 export const CONTEXT_KEY = 'wecomMailboxSync';
 export const CONFIG_FILE_CONTEXT_KEY = 'configFile';
 
-/** Providers the product knows about; only 'graph' has an adapter today. */
-export const PROVIDERS = ['graph', 'google', 'exmail', 'scim'] as const;
-export const IMPLEMENTED_PROVIDERS: readonly string[] = ['graph'];
+/** Providers the product knows about (one list, the runtime's), and those with an adapter (the registry's). */
+export const PROVIDERS = MAILBOX_PROVIDER_NAMES;
+export const IMPLEMENTED_PROVIDERS: readonly string[] = mailboxProviderNames('implemented');
 
 /** The values CloudWatch Logs accepts for a log group's retention. */
 export const LOG_RETENTION_DAYS = [
@@ -51,6 +65,25 @@ export function rateSeconds(expression: string): number | undefined {
 }
 
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+
+const dnsName = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a DNS domain such as "example.com"');
+
+/** arn:<partition>:acm:<region>:<account>:certificate/<id> */
+const ACM_CERTIFICATE_ARN = /^arn:(aws[a-z-]*):acm:([a-z0-9-]+):(\d{12}):certificate\/[A-Za-z0-9-]+$/;
+
+/**
+ * A custom domain for the HTTP API (lib/api-domain.ts). Required in a mainland China region:
+ * the domain is what is ICP-filed, and what WeCom's callback URL points to.
+ */
+const apiDomain = z
+  .object({
+    domainName: dnsName,
+    /** An ACM certificate for domainName in the deploy region (imported or issued). */
+    certificateArn: z.string().regex(ACM_CERTIFICATE_ARN, 'must be an ACM certificate ARN (arn:<partition>:acm:<region>:<account>:certificate/<id>)'),
+  })
+  .strict();
 
 const syncProfile = z
   .object({
@@ -82,9 +115,7 @@ export const deploymentConfigSchema = z
       .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name (letters, digits, hyphens)')
       .default('WecomMailboxSync'),
     provider: z.enum(PROVIDERS),
-    mailDomain: z
-      .string()
-      .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'must be a DNS domain such as "example.com"'),
+    mailDomain: dnsName,
     /** How a mailbox address is derived when WeCom gives none. */
     addressRule: z
       .string()
@@ -103,17 +134,34 @@ export const deploymentConfigSchema = z
       })
       .strict()
       .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
+    /**
+     * Microsoft 365: `cloud` global or china (operated by 21Vianet) picks the token service,
+     * the Graph root and the token scope (functions/mailbox/graph/config.ts). `apiBase` /
+     * `tokenUrl` only move the transport (a proxy); there is no default, so a china tenant's
+     * token never goes to global Graph. `changeNotifications` overrides the cloud's default
+     * change feed (push on global, the scheduled delta read on china).
+     */
     graph: z
       .object({
-        apiBase: httpsUrl.default('https://graph.microsoft.com'),
+        cloud: z.enum(['global', 'china']).default('global'),
+        apiBase: httpsUrl.optional(),
         tokenUrl: httpsUrl.optional(),
+        usageLocation: z.string().length(2).optional(),
+        changeNotifications: z.boolean().optional(),
       })
       .strict()
-      .default({ apiBase: 'https://graph.microsoft.com' }),
+      .default({ cloud: 'global' }),
     schedules: z
       .object({
         reconcile: scheduleExpression.default('cron(0 18 * * ? *)'),
-        subscriptions: scheduleExpression.default('rate(12 hours)'),
+        /**
+         * The mailbox change feed's upkeep: renew the push subscription (only when it expires
+         * within 3 days, so a frequent run is one GET) and read the delta from the stored
+         * cursor — the safety net for lost notifications, and with the mailbox as the source
+         * of truth how new accounts are found. Absent: rate(15 minutes), or rate(5 minutes)
+         * when the delta read IS the feed (Graph china without changeNotifications).
+         */
+        subscriptions: scheduleExpression.optional(),
         graceDeleter: scheduleExpression.default('rate(1 hour)'),
         health: scheduleExpression.default('rate(15 minutes)'),
         /** Re-enqueue inbox items a receiver left pending (functions/queue/sweep.ts). */
@@ -127,16 +175,39 @@ export const deploymentConfigSchema = z
           .refine((s) => rateSeconds(s) !== undefined, 'must be a rate(...) expression: its period is the audit verification tolerance')
           .refine((s) => (rateSeconds(s) ?? 0) <= 86_400, 'must run at least daily: a longer period leaves more records unanchored')
           .default('rate(1 hour)'),
+        /** Refresh WeCom's callback source ranges (functions/handlers/wecom-callback-ips.ts). */
+        callbackIps: scheduleExpression.default('rate(1 hour)'),
       })
       .strict()
       .default({
         reconcile: 'cron(0 18 * * ? *)',
-        subscriptions: 'rate(12 hours)',
         graceDeleter: 'rate(1 hour)',
         health: 'rate(15 minutes)',
         inboxSweep: 'rate(5 minutes)',
         auditDigest: 'rate(1 hour)',
+        callbackIps: 'rate(1 hour)',
       }),
+    /** Custom domain of the HTTP API (ICP-filed in China). Absent: the execute-api endpoint. */
+    apiDomain: apiDomain.optional(),
+    /**
+     * Let a mainland China deployment synthesize WITHOUT apiDomain (a loud synth warning instead
+     * of a refusal): e.g. to run the scheduled reconcile while the ICP filing is pending. WeCom
+     * and Graph cannot reach the API until the custom domain is configured.
+     */
+    allowChinaWithoutCustomDomain: z.boolean().default(false),
+    /**
+     * Refuse WeCom callbacks from outside WeCom's published ranges (functions/wecom/callback-source.ts):
+     * 'enforce' (default), 'report' (count and log, accept), 'off'. The list is refreshed on
+     * schedules.callbackIps; a list older than maxAgeHours is not trusted (fail open + alarm).
+     */
+    callbackSourceCheck: z
+      .object({
+        mode: z.enum(SOURCE_CHECK_MODES).default('enforce'),
+        /** WeCom advises a daily refresh (old and new ranges overlap for a while): a day-old list is still good. */
+        maxAgeHours: z.number().int().min(2).max(168).default(24),
+      })
+      .strict()
+      .default({ mode: 'enforce', maxAgeHours: 24 }),
     /** Alarm notifications go to this address (an SNS email subscription; confirm the mail). */
     alarmEmail: z.email({ error: 'must be an email address' }).optional(),
     /** Ceiling on concurrent sync workers: keeps a burst under WeCom's and Graph's rate limits. */
@@ -188,6 +259,11 @@ export const deploymentConfigSchema = z
   });
 
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
+
+/** When the mailbox feed's upkeep runs: as configured, else by what the feed is (see schedules.subscriptions). */
+export function feedSchedule(cfg: DeploymentConfig): string {
+  return cfg.schedules.subscriptions ?? (cfg.provider === 'graph' && !usesPush(cfg.graph) ? 'rate(5 minutes)' : 'rate(15 minutes)');
+}
 export type DeploymentConfigInput = z.input<typeof deploymentConfigSchema>;
 
 export class ConfigError extends Error {
@@ -197,20 +273,76 @@ export class ConfigError extends Error {
   }
 }
 
-/** Validate a raw config object; throws ConfigError listing every bad field and why. */
-export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT_KEY}'`): DeploymentConfig {
+/** Where the stack deploys, as far as synth knows it. */
+export interface DeploymentTarget {
+  /** The stack's region; undefined for an environment-agnostic synth (deployable anywhere). */
+  region?: string;
+}
+
+export interface ConfigIssue {
+  path: Array<string | number>;
+  message: string;
+}
+
+/** The rules that depend on the deploy region (see the file header). */
+export function deploymentRegionIssues(cfg: DeploymentConfig, target: DeploymentTarget): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const region = target.region;
+  const inChina = region !== undefined && isMainlandChinaRegion(region);
+
+  const sensitive = cfg.syncProfile.fields.filter((f) => (SENSITIVE_FIELDS as readonly string[]).includes(f));
+  if (!inChina && sensitive.length > 0 && !cfg.syncProfile.crossBorderApproved) {
+    const where = region === undefined ? 'an unknown region (environment-agnostic synth: set the stack region, e.g. CDK_DEFAULT_REGION / --profile)' : `region ${region}`;
+    issues.push({
+      path: ['syncProfile', 'fields'],
+      message:
+        `${sensitive.join(', ')} would be processed in ${where}, outside mainland China: under PIPL that is a cross-border transfer whatever syncProfile.targetRegion says. ` +
+        'Remove these fields, deploy to cn-north-1 / cn-northwest-1, or set syncProfile.crossBorderApproved: true once the transfer is approved (security assessment, certification or standard contract).',
+    });
+  }
+
+  if (inChina && !cfg.apiDomain && !cfg.allowChinaWithoutCustomDomain) {
+    issues.push({
+      path: ['apiDomain'],
+      message:
+        `required in ${region}: API Gateway in the China regions serves unauthenticated requests (WeCom callbacks, Graph notifications) only for an ICP-licensed account and domain, ` +
+        'and WeCom must call back a domain you own. Set apiDomain { domainName, certificateArn } for the ICP-filed domain ' +
+        '(or allowChinaWithoutCustomDomain: true to deploy reconcile-only until the filing is done).',
+    });
+  }
+
+  if (cfg.apiDomain && region !== undefined) {
+    const m = ACM_CERTIFICATE_ARN.exec(cfg.apiDomain.certificateArn);
+    if (m && (m[1] !== partitionOf(region) || m[2] !== region)) {
+      issues.push({
+        path: ['apiDomain', 'certificateArn'],
+        message: `must be a certificate in the deploy region ${region} (partition ${partitionOf(region)}), not ${m[2]} (${m[1]}): a regional API uses a certificate from its own region`,
+      });
+    }
+  }
+  return issues;
+}
+
+function configError(source: string, issues: ConfigIssue[]): ConfigError {
+  const lines = issues.map((issue) => `  - ${[CONTEXT_KEY, ...issue.path.map(String)].join('.')}: ${issue.message}`);
+  return new ConfigError(`invalid wecom-mailbox-sync configuration (${source}):\n${lines.join('\n')}`);
+}
+
+/**
+ * Validate a raw config object for a deployment target (default: region unknown); throws
+ * ConfigError listing every bad field and why.
+ */
+export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT_KEY}'`, target: DeploymentTarget = {}): DeploymentConfig {
   if (raw === undefined || raw === null) {
     throw new ConfigError(
       `wecom-mailbox-sync configuration missing: set the cdk.json context key '${CONTEXT_KEY}' or pass -c ${CONFIG_FILE_CONTEXT_KEY}=<file.json>`,
     );
   }
   const result = deploymentConfigSchema.safeParse(raw);
-  if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = [CONTEXT_KEY, ...issue.path.map(String)].join('.');
-    return `  - ${path}: ${issue.message}`;
-  });
-  throw new ConfigError(`invalid wecom-mailbox-sync configuration (${source}):\n${lines.join('\n')}`);
+  if (!result.success) throw configError(source, result.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message })));
+  const issues = deploymentRegionIssues(result.data, target);
+  if (issues.length > 0) throw configError(source, issues);
+  return result.data;
 }
 
 /** Minimal view of a construct node's context lookup, so this module does not need constructs. */
@@ -218,8 +350,8 @@ export interface ContextReader {
   tryGetContext(key: string): unknown;
 }
 
-/** Read and validate the configuration from CDK context (cdk.json or -c flags). */
-export function loadDeploymentConfig(node: ContextReader, cwd = process.cwd()): DeploymentConfig {
+/** Read and validate the configuration from CDK context (cdk.json or -c flags) for a deployment target. */
+export function loadDeploymentConfig(node: ContextReader, cwd = process.cwd(), target: DeploymentTarget = {}): DeploymentConfig {
   const file = node.tryGetContext(CONFIG_FILE_CONTEXT_KEY);
   if (typeof file === 'string' && file.length > 0) {
     const path = resolve(cwd, file);
@@ -235,7 +367,7 @@ export function loadDeploymentConfig(node: ContextReader, cwd = process.cwd()): 
     } catch (err) {
       throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
     }
-    return parseDeploymentConfig(raw, `file ${path}`);
+    return parseDeploymentConfig(raw, `file ${path}`, target);
   }
   let raw = node.tryGetContext(CONTEXT_KEY);
   // `cdk -c wecomMailboxSync='{"…"}'` passes a string.
@@ -246,7 +378,7 @@ export function loadDeploymentConfig(node: ContextReader, cwd = process.cwd()): 
       throw new ConfigError(`context '${CONTEXT_KEY}' is a string but not JSON: ${(err as Error).message}`);
     }
   }
-  return parseDeploymentConfig(raw);
+  return parseDeploymentConfig(raw, undefined, target);
 }
 
 /** The runtime settings for SYNC_CONFIG (shape fixed in the brief; parsed by functions/config/runtime.ts). */

@@ -27,8 +27,17 @@
  * key under PersonalDataKey, encryption context purpose `audit-chain-key`), and an hourly job
  * signs a digest of every chain head with a KMS asymmetric key into an Object Lock bucket
  * (lib/audit-digest.ts): table access alone can neither forge a record nor hide a removal.
+ *
+ * CALLBACK SOURCE CHECK: the receiver refuses sources outside WeCom's published callback
+ * ranges. The list is fetched hourly by `wecom-callback-ips`, the only function besides the
+ * WeCom-calling jobs that holds the WeCom API secret, and stored as one inbox item that only it
+ * may write (IAM dynamodb:LeadingKeys; every other inbox writer is explicitly denied that key).
+ * The receiver only reads it, so it still holds no API secret (asserted in test/infra).
+ *
+ * REGIONS: partition-aware throughout (no literal ARN or service hostname); a mainland China
+ * region needs the ICP-filed custom domain (lib/config.ts, lib/api-domain.ts, lib/region.ts).
  */
-import { Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -52,10 +61,14 @@ import { AUDIT_CHAIN_KEY } from '../functions/security/audit-chain-key';
 import { KMS_APP } from '../functions/security/envelope';
 import { AUDIT_RETENTION_DAYS } from '../functions/store/audit';
 import { INBOX_PENDING_INDEX } from '../functions/store/tables';
+import { CALLBACK_IP_LIST_KEY } from '../functions/store/callback-ip-list';
 import { DIGEST_PREFIX } from '../functions/audit/s3-store';
+import { SOURCE_CHECK_METRICS } from '../functions/wecom/callback-source';
+import { ApiCustomDomain } from './api-domain';
 import { AuditDigestStorage } from './audit-digest';
-import { type DeploymentConfig, rateSeconds, toSyncConfig } from './config';
-import { CALLS_WECOM, HANDLERS, SIZING, SyncFunction, type HandlerName } from './functions';
+import { type DeploymentConfig, feedSchedule, rateSeconds, toSyncConfig } from './config';
+import { CALLS_WECOM, HANDLERS, RUNTIME, SIZING, SyncFunction, type HandlerName } from './functions';
+import { checkRegionSupport, concreteRegion, isMainlandChinaRegion } from './region';
 import { createTable, indexNames, type TableRole } from './tables';
 
 export interface WecomMailboxSyncStackProps extends StackProps {
@@ -81,6 +94,9 @@ const TABLE_ACTIONS = {
   auditAppend: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
   auditRead: ['dynamodb:GetItem', 'dynamodb:Query'],
 } as const;
+
+/** Denied on the callback IP list's inbox item to every inbox writer but its refresher. */
+export const CALLBACK_IP_LIST_DENIED_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] as const;
 
 /** Denied on the audit table and its index to every function role, whatever else it is granted. */
 export const AUDIT_DENIED_ACTIONS = [
@@ -154,12 +170,18 @@ interface Access {
   queueDepth?: boolean;
   /** Direct use of PersonalDataKey: field envelopes and the keyed-hash key. */
   envelopes?: boolean;
+  /**
+   * WeCom's callback source ranges (one inbox item): 'read' by the receiver's source check
+   * (its inbox access already covers the GetItem), 'write' by the refresher (PutItem of that
+   * one key, nothing else in the table).
+   */
+  callbackIps?: 'read' | 'write';
   reports?: boolean;
   secrets: Array<'wecomCallback' | 'wecomApi' | 'mailbox'>;
 }
 
 export const ACCESS: Record<HandlerName, Access> = {
-  'wecom-callback': { inbox: 'rw', queueSend: true, secrets: ['wecomCallback'] },
+  'wecom-callback': { inbox: 'rw', queueSend: true, callbackIps: 'read', secrets: ['wecomCallback'] },
   'mailbox-events': { inbox: 'rw', queueSend: true, secrets: ['mailbox'] },
   'sync-worker': {
     state: 'rw',
@@ -193,10 +215,13 @@ export const ACCESS: Record<HandlerName, Access> = {
   'inbox-sweeper': { inbox: 'sweep', queueSend: true, secrets: [] },
   // Reads the audit trail and the chain key, signs and stores digests; writes no table.
   'audit-digest': { state: 'chain-key', audit: 'read', digests: true, secrets: [] },
+  // Fetches WeCom's callback ranges (getcallbackip needs an access token: the API secret) and
+  // writes them to one inbox item; no queue, no state, no personal data.
+  'wecom-callback-ips': { callbackIps: 'write', secrets: ['wecomApi'] },
 };
 
 /** The schedule-driven functions: each has an errors alarm and a line on the dashboard. */
-const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const satisfies readonly HandlerName[];
+const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest', 'wecom-callback-ips'] as const satisfies readonly HandlerName[];
 
 /** Where the functions' EMF metrics land (Powertools: namespace, and the service dimension). */
 export const METRICS_NAMESPACE = 'WecomMailboxSync';
@@ -213,11 +238,21 @@ export class WecomMailboxSyncStack extends Stack {
   readonly auditDigests: AuditDigestStorage;
   /** The NAT gateway's Elastic IP (WeCom trusted IP), when wecomEgress.fixedIp is on. */
   egressIp?: ec2.CfnEIP;
+  /** The API's custom domain, when apiDomain is configured. */
+  readonly apiDomain?: ApiCustomDomain;
 
   constructor(scope: Construct, id: string, props: WecomMailboxSyncStackProps) {
     super(scope, id, props);
     const cfg = props.config;
     const logRetention = cfg.logRetentionDays as logs.RetentionDays;
+    const region = concreteRegion(this);
+    checkRegionSupport(this, RUNTIME.name);
+    if (region && isMainlandChinaRegion(region) && !cfg.apiDomain) {
+      // Only reachable with allowChinaWithoutCustomDomain (lib/config.ts refuses it otherwise).
+      Annotations.of(this).addWarning(
+        `${region} without apiDomain: WeCom callbacks and Graph notifications cannot reach this API until an ICP-filed custom domain is configured (apiDomain); only the scheduled jobs will work.`,
+      );
+    }
 
     // ------------------------------------------------------------------ keys
     this.personalDataKey = this.createKey('PersonalDataKey', 'personal-data', 'state, audit, field envelopes, reports');
@@ -339,6 +374,8 @@ export class WecomMailboxSyncStack extends Stack {
     this.api = new apigw.HttpApi(this, 'Api', {
       description: 'wecom-mailbox-sync: WeCom callbacks and mailbox change notifications',
       createDefaultStage: false,
+      // With a custom domain, that domain is the only way in: one TLS policy, one (ICP-filed) name.
+      disableExecuteApiEndpoint: cfg.apiDomain !== undefined,
     });
     const stage = this.api.addStage('DefaultStage', {
       stageName: '$default',
@@ -364,7 +401,10 @@ export class WecomMailboxSyncStack extends Stack {
         ),
       },
     });
-    const endpoint = this.api.apiEndpoint;
+    if (cfg.apiDomain) {
+      this.apiDomain = new ApiCustomDomain(this, 'ApiDomain', { api: this.api, stage, ...cfg.apiDomain });
+    }
+    const endpoint = this.apiDomain?.url ?? this.api.apiEndpoint;
     const callbackUrl = `${endpoint}/wecom/callback`;
     const graphNotificationUrl = `${endpoint}/mailbox/events/graph`;
     const webhookUrl = `${endpoint}/mailbox/events/webhook`;
@@ -381,7 +421,11 @@ export class WecomMailboxSyncStack extends Stack {
     for (const name of HANDLERS) {
       const access = ACCESS[name];
       const env: Record<string, string> = { SYNC_CONFIG: syncConfig };
-      if (access.inbox) env.INBOX_TABLE = this.tables.inbox.tableName;
+      if (access.inbox || access.callbackIps) env.INBOX_TABLE = this.tables.inbox.tableName;
+      if (access.callbackIps === 'read') {
+        env.CALLBACK_SOURCE_CHECK = cfg.callbackSourceCheck.mode;
+        env.CALLBACK_IPS_MAX_AGE_SECONDS = String(cfg.callbackSourceCheck.maxAgeHours * 3600);
+      }
       if (access.state) env.STATE_TABLE = this.tables.state.tableName;
       if (access.audit) env.AUDIT_TABLE = this.tables.audit.tableName;
       if (access.queueSend || access.queueConsume || access.queueDepth) env.QUEUE_URL = this.queue.queueUrl;
@@ -428,6 +472,24 @@ export class WecomMailboxSyncStack extends Stack {
         role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions: [...actions], resources, conditions }));
 
       if (access.inbox === 'rw') allow('InboxTable', TABLE_ACTIONS.inboxReadWrite, tableResources('inbox', false));
+      if (access.callbackIps === 'write') {
+        allow('CallbackIpListWrite', ['dynamodb:PutItem'], tableResources('inbox', false), {
+          'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CALLBACK_IP_LIST_KEY] },
+        });
+      }
+      if (access.inbox) {
+        // Only the refresher writes the list the receiver trusts: not the internet-facing
+        // receivers (whose inbox writes could otherwise widen it), not the sweeper.
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'CallbackIpListReadOnly',
+            effect: iam.Effect.DENY,
+            actions: [...CALLBACK_IP_LIST_DENIED_ACTIONS],
+            resources: tableResources('inbox', false),
+            conditions: { 'ForAnyValue:StringEquals': { 'dynamodb:LeadingKeys': [CALLBACK_IP_LIST_KEY] } },
+          }),
+        );
+      }
       if (access.inbox === 'sweep') {
         allow('InboxTableMark', TABLE_ACTIONS.inboxSweepMark, tableResources('inbox', false));
         allow('InboxPendingIndexQuery', TABLE_ACTIONS.inboxSweepList, [`${this.tables.inbox.tableArn}/index/${INBOX_PENDING_INDEX}`]);
@@ -455,7 +517,7 @@ export class WecomMailboxSyncStack extends Stack {
       // Consuming (ReceiveMessage, DeleteMessage, … + kms:Decrypt) is granted by the event source below.
 
       const transportVia = [
-        ...(access.inbox ? ['dynamodb'] : []),
+        ...(access.inbox || access.callbackIps === 'write' ? ['dynamodb'] : []),
         ...(access.queueSend || access.dlqSend || access.queueConsume ? ['sqs'] : []),
       ];
       if (transportVia.length) {
@@ -565,11 +627,12 @@ export class WecomMailboxSyncStack extends Stack {
         targets: [new targets.LambdaFunction(fns[fn].fn, { retryAttempts: 2, maxEventAge: Duration.hours(1) })],
       });
     schedule('ReconcileSchedule', 'reconcile', cfg.schedules.reconcile, 'reconcile-all: drift report, repair, deletion guard');
-    schedule('SubscriptionsSchedule', 'subscriptions', cfg.schedules.subscriptions, 'renew Graph subscriptions, delta query');
+    schedule('SubscriptionsSchedule', 'subscriptions', feedSchedule(cfg), 'mailbox change feed: renew the push subscription, read the delta');
     schedule('GraceDeleterSchedule', 'grace-deleter', cfg.schedules.graceDeleter, 'delete offboarded members after the grace period');
     schedule('HealthSchedule', 'health', cfg.schedules.health, 'health check: tokens, endpoints, queue depth');
     schedule('InboxSweepSchedule', 'inbox-sweeper', cfg.schedules.inboxSweep, 're-enqueue inbox items a receiver left pending');
     schedule('AuditDigestSchedule', 'audit-digest', cfg.schedules.auditDigest, 'sign a digest of every audit chain head (Object Lock bucket)');
+    schedule('WecomCallbackIpsSchedule', 'wecom-callback-ips', cfg.schedules.callbackIps, "refresh WeCom's callback source ranges for the callback source check");
 
     // ------------------------------------------------------------------ alarms
     const topic = new sns.Topic(this, 'AlarmTopic', {
@@ -593,6 +656,10 @@ export class WecomMailboxSyncStack extends Stack {
     const workerThrottles = fns['sync-worker'].fn.metricThrottles({ period: fiveMinutes, statistic: 'Sum' });
     const api4xx = this.api.metricClientError({ period: fiveMinutes, statistic: 'Sum' });
     const apiCount = this.api.metricCount({ period: fiveMinutes, statistic: 'Sum' });
+    const sourceMetric = (metricName: string) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: METRICS_SERVICE }, period: fiveMinutes, statistic: 'Sum' });
+    const sourceUnverified = sourceMetric(SOURCE_CHECK_METRICS.unverified);
+    const sourceRefused = sourceMetric(SOURCE_CHECK_METRICS.refused);
     const api4xxRate = new cloudwatch.MathExpression({
       // A percentage, and only once there is traffic to speak of (one forged request is not 100 %).
       expression: 'IF(requests >= 10, 100 * clientErrors / requests, 0)',
@@ -645,6 +712,18 @@ export class WecomMailboxSyncStack extends Stack {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
       }),
+      ...(cfg.callbackSourceCheck.mode === 'off'
+        ? []
+        : [
+            alarm('CallbackSourceUnverified', {
+              alarmDescription: `WeCom callbacks were accepted WITHOUT the source check (fail open): the stored WeCom callback IP list is missing, older than ${cfg.callbackSourceCheck.maxAgeHours} h or unreadable. Check the wecom-callback-ips function (its errors alarm, logs) and the WeCom API secret / trusted IP.`,
+              // Emitted by the receiver (EMF, functions/wecom/callback-source.ts) for each such callback.
+              metric: sourceUnverified,
+              threshold: 0,
+              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+              evaluationPeriods: 1,
+            }),
+          ]),
       ...SCHEDULED.map((name) =>
         alarm(`${pascal(name)}Errors`, {
           alarmDescription: `The scheduled ${name} function failed.`,
@@ -671,6 +750,11 @@ export class WecomMailboxSyncStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Receivers latency p99',
         left: [fns['wecom-callback'].fn.metricDuration({ statistic: 'p99' }), fns['mailbox-events'].fn.metricDuration({ statistic: 'p99' })],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Callback source check',
+        left: [sourceRefused, sourceUnverified],
         width: 12,
       }),
       new cloudwatch.GraphWidget({

@@ -12,6 +12,11 @@
  * operator), so if this function dies after recording and WeCom gives up retrying, the
  * scheduled inbox sweep (functions/queue/sweep.ts) enqueues the very same messages.
  * Logs carry the event kind and a hash prefix only.
+ *
+ * SOURCE CHECK (optional, `sourceCheck`, callback-source.ts): before anything else, a request
+ * whose source address is outside WeCom's published callback ranges is refused with a 403
+ * and nothing written. The check fails open when the list cannot be trusted (missing, stale,
+ * unreadable): see callback-source.ts for why.
  */
 import { createHash } from 'node:crypto';
 import type { HttpRequest, HttpResponse } from '../core/http';
@@ -21,6 +26,7 @@ import type { WorkQueue } from '../queue/messages';
 import { inboxMessages } from '../queue/sweep';
 import type { Inbox, InboxEntry } from '../store/ports';
 import { CallbackRejected, decryptMessage, verifySignature, type CallbackKeys } from './crypto';
+import type { CallbackSourceCheck } from './callback-source';
 import { parseEnvelope, parseEvent, subjectsOf } from './events';
 
 export interface CallbackReceiverDeps {
@@ -32,6 +38,8 @@ export interface CallbackReceiverDeps {
   replayWindowSeconds?: number;
   /** Bodies above this many bytes are refused before parsing. Default 64 KiB. */
   maxBodyBytes?: number;
+  /** Refuse sources outside WeCom's callback ranges (absent: no check). */
+  sourceCheck?: CallbackSourceCheck;
 }
 
 const REJECT: Record<CallbackRejected['reason'], HttpResponse> = {
@@ -40,6 +48,9 @@ const REJECT: Record<CallbackRejected['reason'], HttpResponse> = {
   malformed: text(400, 'malformed'),
   'too-large': text(413, 'too large'),
 };
+
+/** A source outside WeCom's callback ranges (the source check). */
+const FORBIDDEN_SOURCE = text(403, 'forbidden');
 
 const TIMESTAMP = /^[0-9]{1,12}$/;
 const NONCE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -111,6 +122,11 @@ export function createCallbackReceiver(deps: CallbackReceiverDeps): (req: HttpRe
 
   return async (req) => {
     try {
+      // First, before the body is even measured: an outside source learns nothing else.
+      if (deps.sourceCheck && (await deps.sourceCheck(req.sourceIp)) === 'refused') {
+        log.warn('wecom callback refused: source outside WeCom callback ranges', { method: req.method });
+        return FORBIDDEN_SOURCE;
+      }
       const method = req.method.toUpperCase();
       if (method === 'GET') return verifyUrl(req);
       if (method === 'POST') return await deliver(req);

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadDeploymentConfig, parseDeploymentConfig, rateSeconds, toSyncConfig } from '../../lib/config';
+import { ConfigError, feedSchedule, loadDeploymentConfig, parseDeploymentConfig, rateSeconds, toSyncConfig } from '../../lib/config';
+import { parseRuntimeConfig } from '../../functions/config/runtime';
 import { CDK_JSON } from './synth';
 
 const base = { provider: 'graph', mailDomain: 'example.com' };
@@ -82,6 +83,58 @@ describe('deployment config', () => {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(loadDeploymentConfig(context({ wecomMailboxSync: JSON.stringify(base) })).mailDomain).toBe('example.com');
+  });
+
+  it('cross-border: sensitive fields processed outside mainland China need crossBorderApproved, whatever the mailbox’s region', () => {
+    const sensitive = { ...base, syncProfile: { fields: ['name', 'mobile', 'telephone', 'position'], targetRegion: 'CN' } };
+    const refused = (region?: string) => {
+      try {
+        parseDeploymentConfig(sensitive, 'test', { region });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('expected a refusal');
+    };
+    // targetRegion CN says where the mailbox is; the functions would still process the fields in us-east-1.
+    expect(refused('us-east-1')).toMatch(/wecomMailboxSync\.syncProfile\.fields: mobile, telephone would be processed in region us-east-1, outside mainland China: .*crossBorderApproved: true/);
+    expect(refused(undefined)).toMatch(/mobile, telephone would be processed in an unknown region/);
+    const approved = { ...sensitive, syncProfile: { ...sensitive.syncProfile, crossBorderApproved: true } };
+    expect(parseDeploymentConfig(approved, 'test', { region: 'us-east-1' }).syncProfile.crossBorderApproved).toBe(true);
+    const inChina = { ...sensitive, apiDomain: { domainName: 'wecom.example.cn', certificateArn: 'arn:aws-cn:acm:cn-north-1:123456789012:certificate/abc-1' } };
+    expect(() => parseDeploymentConfig(inChina, 'test', { region: 'cn-north-1' })).not.toThrow();
+    // Non-sensitive fields are the operator's own assessment, not refused here.
+    expect(() => parseDeploymentConfig(base, 'test', { region: 'us-east-1' })).not.toThrow();
+  });
+
+  it('apiDomain: a DNS name and an ACM certificate ARN', () => {
+    expect(errorOf({ ...base, apiDomain: { domainName: 'not a domain', certificateArn: 'arn:aws:iam::123456789012:server-certificate/x' } })).toMatch(
+      /apiDomain\.domainName: must be a DNS domain[\s\S]*apiDomain\.certificateArn: must be an ACM certificate ARN/,
+    );
+  });
+
+  it('callback source check: enforce by default, a list trusted for a day, refreshed hourly; modes and bounds checked', () => {
+    const cfg = parseDeploymentConfig(base);
+    expect(cfg.callbackSourceCheck).toEqual({ mode: 'enforce', maxAgeHours: 24 });
+    expect(cfg.schedules.callbackIps).toBe('rate(1 hour)');
+    expect(parseDeploymentConfig({ ...base, callbackSourceCheck: { mode: 'report' } }).callbackSourceCheck.mode).toBe('report');
+    expect(errorOf({ ...base, callbackSourceCheck: { mode: 'block' } })).toMatch(/callbackSourceCheck\.mode/);
+    expect(errorOf({ ...base, callbackSourceCheck: { maxAgeHours: 1 } })).toMatch(/callbackSourceCheck\.maxAgeHours/);
+    expect(JSON.stringify(toSyncConfig(cfg))).not.toMatch(/callbackSourceCheck|apiDomain/); // infrastructure, not runtime
+  });
+
+  it('Microsoft 365 operated by 21Vianet: no global Graph default, the delta feed every 5 minutes unless push is declared, and the runtime parses the same block', () => {
+    const global = parseDeploymentConfig(base);
+    expect(global.graph).toEqual({ cloud: 'global' });
+    expect(feedSchedule(global)).toBe('rate(15 minutes)');
+    const china = parseDeploymentConfig({ ...base, graph: { cloud: 'china' } });
+    // No apiBase default: a 21Vianet token must never be sent to graph.microsoft.com.
+    expect(china.graph.apiBase).toBeUndefined();
+    expect(feedSchedule(china)).toBe('rate(5 minutes)');
+    expect(feedSchedule(parseDeploymentConfig({ ...base, graph: { cloud: 'china', changeNotifications: true } }))).toBe('rate(15 minutes)');
+    expect(feedSchedule(parseDeploymentConfig({ ...base, graph: { cloud: 'china' }, schedules: { subscriptions: 'rate(10 minutes)' } }))).toBe('rate(10 minutes)');
+    expect(errorOf({ ...base, graph: { cloud: 'mars' } })).toMatch(/graph\.cloud/);
+    const runtime = parseRuntimeConfig(JSON.parse(JSON.stringify(toSyncConfig(china, 'https://x.example/mailbox/events/graph'))));
+    expect(runtime.graph.cloud).toBe('china');
   });
 
   it('SYNC_CONFIG has the runtime shape from the brief and no infrastructure knobs', () => {

@@ -15,7 +15,8 @@ import { PROJECT_ROOT } from '../../lib/app';
 import { toSyncConfig } from '../../lib/config';
 import { ESM_REQUIRE_BANNER, HANDLERS, RUNTIME_SDK, SIZING, type HandlerName } from '../../lib/functions';
 import { DIGEST_LOCK_MARGIN_DAYS } from '../../lib/audit-digest';
-import { ACCESS, AUDIT_DENIED_ACTIONS } from '../../lib/stack';
+import { ACCESS, AUDIT_DENIED_ACTIONS, CALLBACK_IP_LIST_DENIED_ACTIONS } from '../../lib/stack';
+import { CALLBACK_IP_LIST_KEY } from '../../functions/store/callback-ip-list';
 import {
   asArray,
   flatten,
@@ -129,7 +130,8 @@ describe('functions', () => {
       expect(p.Timeout, n).toBe(SIZING[n].timeout.toSeconds());
       expect(p.Role, n).toEqual({ 'Fn::GetAtt': [ids.role[n], 'Arn'] });
       expect(p.LoggingConfig.LogGroup, n).toEqual({ Ref: ids.logGroup[n] });
-      expect(env(n).NODE_OPTIONS, n).toBe('--enable-source-maps');
+      // Source maps ship but are not enabled at run time (measured: README, Decisions; bundles.test.ts).
+      expect(env(n).NODE_OPTIONS, n).toBeUndefined();
       expect(p.VpcConfig, n).toBeUndefined(); // fixed egress IP is off by default
     }
   });
@@ -167,11 +169,17 @@ describe('functions', () => {
   });
 
   it('gives each function only the environment of what it may touch', () => {
-    expect(Object.keys(env('wecom-callback')).sort()).toEqual(
-      ['INBOX_TABLE', 'NODE_OPTIONS', 'QUEUE_URL', 'SYNC_CONFIG', 'WECOM_CALLBACK_SECRET_ARN'].sort(),
+    // NODE_OPTIONS (runtime flags, lib/functions.ts) is checked with the functions above.
+    const appEnv = (n: HandlerName) => Object.keys(env(n)).filter((k) => k !== 'NODE_OPTIONS').sort();
+    expect(appEnv('wecom-callback')).toEqual(
+      ['CALLBACK_IPS_MAX_AGE_SECONDS', 'CALLBACK_SOURCE_CHECK', 'INBOX_TABLE', 'QUEUE_URL', 'SYNC_CONFIG', 'WECOM_CALLBACK_SECRET_ARN'].sort(),
     );
+    // The source check is on by default, trusting a list for a day (WeCom advises a daily refresh).
+    expect(env('wecom-callback').CALLBACK_SOURCE_CHECK).toBe('enforce');
+    expect(env('wecom-callback').CALLBACK_IPS_MAX_AGE_SECONDS).toBe(String(24 * 3600));
+    expect(appEnv('wecom-callback-ips')).toEqual(['INBOX_TABLE', 'SYNC_CONFIG', 'WECOM_API_SECRET_ARN']);
     expect(Object.keys(env('sync-worker')).sort()).toEqual(
-      ['AUDIT_TABLE', 'DLQ_URL', 'KMS_KEY_ID', 'MAILBOX_SECRET_ARN', 'NODE_OPTIONS', 'QUEUE_URL', 'STATE_TABLE', 'SYNC_CONFIG', 'WECOM_API_SECRET_ARN'].sort(),
+      ['AUDIT_TABLE', 'DLQ_URL', 'KMS_KEY_ID', 'MAILBOX_SECRET_ARN', 'QUEUE_URL', 'STATE_TABLE', 'SYNC_CONFIG', 'WECOM_API_SECRET_ARN'].sort(),
     );
     expect(env('sync-worker').KMS_KEY_ID).toEqual({ 'Fn::GetAtt': [ids.personalKey, 'Arn'] });
     expect(env('sync-worker').STATE_TABLE).toEqual({ Ref: ids.state });
@@ -328,7 +336,7 @@ describe('API', () => {
 });
 
 describe('schedules, alarms, outputs', () => {
-  it('schedules the six jobs with the configured expressions', () => {
+  it('schedules the seven jobs with the configured expressions', () => {
     const rules = Object.values(s.json.Resources).filter((r) => r.Type === 'AWS::Events::Rule');
     const byTarget = Object.fromEntries(
       rules.map((r) => [r.Properties.Targets[0].Arn['Fn::GetAtt'][0], r.Properties.ScheduleExpression]),
@@ -340,7 +348,9 @@ describe('schedules, alarms, outputs', () => {
       [ids.fn.health]: s.config.schedules.health,
       [ids.fn['inbox-sweeper']]: s.config.schedules.inboxSweep,
       [ids.fn['audit-digest']]: s.config.schedules.auditDigest,
+      [ids.fn['wecom-callback-ips']]: s.config.schedules.callbackIps,
     });
+    expect(s.config.schedules.callbackIps).toBe('rate(1 hour)');
     expect(s.config.schedules.inboxSweep).toBe('rate(5 minutes)'); // cdk.json leaves the default
     expect(s.config.schedules.auditDigest).toBe('rate(1 hour)');
   });
@@ -356,13 +366,20 @@ describe('schedules, alarms, outputs', () => {
     expect(find('Errors', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('Throttles', ids.fn['sync-worker'])).toMatchObject({ Threshold: 0 });
     expect(find('ApproximateAgeOfOldestMessage', ids.queue)).toMatchObject({ Threshold: s.config.queue.maxMessageAgeSeconds });
-    for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest'] as const) {
+    for (const n of ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inbox-sweeper', 'audit-digest', 'wecom-callback-ips'] as const) {
       expect(find('Errors', ids.fn[n]), `${n} errors alarm`).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
     // The event-path deletion guard held something: the metric the engine emits for each held action.
     expect(alarms.find((a) => a.Namespace === 'WecomMailboxSync' && a.MetricName === 'held')).toMatchObject({
       Threshold: 0,
       ComparisonOperator: 'GreaterThanThreshold',
+      Dimensions: [{ Name: 'service', Value: 'wecom-mailbox-sync' }],
+    });
+    // The callback source check failed open (no fresh WeCom callback IP list): the receiver's EMF metric.
+    expect(alarms.find((a) => a.Namespace === 'WecomMailboxSync' && a.MetricName === 'CallbackSourceUnverified')).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Statistic: 'Sum',
       Dimensions: [{ Name: 'service', Value: 'wecom-mailbox-sync' }],
     });
     const rate = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('"4xx"'));
@@ -443,8 +460,8 @@ describe('least privilege', () => {
     }
     // Allow-list: object keys under a prefix cannot be named in advance.
     const allowedWildcards = [/^<ReportBucket[0-9A-F]{8}\.Arn>\/reports\/\*$/, /^<AuditDigestsBucket[0-9A-F]{8}\.Arn>\/digests\/\*$/];
-    // The only Deny statements are the audit table's (checked below).
-    for (const { policy, statement } of denies()) expect(statement.Sid, policy).toBe('AuditTableAppendOnly');
+    // The only Deny statements are the audit table's and the callback IP list's (checked below).
+    for (const { policy, statement } of denies()) expect(['AuditTableAppendOnly', 'CallbackIpListReadOnly'], policy).toContain(statement.Sid);
     for (const { policy, statement } of statements()) {
       expect(statement.NotAction, policy).toBeUndefined();
       expect(statement.NotResource, policy).toBeUndefined();
@@ -479,6 +496,7 @@ describe('least privilege', () => {
       if (access.queueDepth) allowed.add(ids.queue).add(ids.dlq);
       if (access.dlqSend) allowed.add(ids.dlq);
       if (access.envelopes) allowed.add(ids.personalKey);
+      if (access.callbackIps === 'write') allowed.add(ids.inbox).add(ids.transportKey);
       for (const id of reached) {
         const type = s.json.Resources[id]!.Type;
         if (type === 'AWS::SecretsManager::Secret' || type === 'AWS::S3::Bucket') continue; // checked below
@@ -508,6 +526,53 @@ describe('least privilege', () => {
     }
   });
 
+  it('the internet-facing callback role cannot get the WeCom API secret: it only reads the list the refresher stores', () => {
+    const apiSecret = (env('wecom-callback-ips').WECOM_API_SECRET_ARN as { Ref: string }).Ref;
+    expect(s.json.Resources[apiSecret]!.Type).toBe('AWS::SecretsManager::Secret');
+    const mine = identityStatements(s.json).filter((x) => x.roles.includes(ids.role['wecom-callback']));
+    const reached = new Set<string>();
+    for (const { statement } of mine) referencedIds(statement.Resource, reached);
+    expect(reached.has(apiSecret)).toBe(false);
+    expect(env('wecom-callback').WECOM_API_SECRET_ARN).toBeUndefined();
+    // Nor can any resource policy hand it over.
+    for (const { statement } of resourcePolicyStatements(s.json)) expect(referencedIds(statement.Principal).has(ids.role['wecom-callback'])).toBe(false);
+  });
+
+  it('the callback IP list refresher: PutItem of that one inbox item, the WeCom API secret, nothing else', () => {
+    const mine = statements().filter((x) => x.roles.includes(ids.role['wecom-callback-ips']));
+    const reached = new Set<string>();
+    for (const { statement } of mine) referencedIds(statement.Resource, reached);
+    const apiSecret = (env('wecom-callback-ips').WECOM_API_SECRET_ARN as { Ref: string }).Ref;
+    expect([...reached].sort()).toEqual([apiSecret, ids.inbox, ids.logGroup['wecom-callback-ips'], ids.transportKey].sort());
+    const write = mine.filter(({ statement }) => referencedIds(statement.Resource).has(ids.inbox));
+    expect(write.map(({ statement }) => ({ actions: asArray(statement.Action), resources: asArray(statement.Resource).map(flatten), condition: statement.Condition }))).toEqual([
+      {
+        actions: ['dynamodb:PutItem'],
+        resources: [`<${ids.inbox}.Arn>`],
+        condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CALLBACK_IP_LIST_KEY] } },
+      },
+    ]);
+    const key = mine.filter(({ statement }) => referencedIds(statement.Resource).has(ids.transportKey));
+    expect(key).toHaveLength(1);
+    expect(flatten(key[0]!.statement.Condition)).toMatch(/"kms:ViaService":\[\{"Fn::Join":\["",\["dynamodb\.",/);
+    expect(flatten(key[0]!.statement.Condition)).not.toMatch(/sqs|s3/);
+    const secret = mine.filter(({ statement }) => referencedIds(statement.Resource).has(apiSecret));
+    for (const { statement } of secret) for (const a of asArray(statement.Action)) expect(a).toMatch(/^secretsmanager:(GetSecretValue|DescribeSecret)$/);
+  });
+
+  it('only the refresher may write the callback IP list: every other inbox writer is denied that key', () => {
+    const inboxWriters = HANDLERS.filter((n) => ACCESS[n].inbox);
+    expect(inboxWriters.sort()).toEqual(['inbox-sweeper', 'mailbox-events', 'wecom-callback']);
+    for (const n of HANDLERS) {
+      const deny = denies().filter((x) => x.roles.includes(ids.role[n]) && x.statement.Sid === 'CallbackIpListReadOnly');
+      expect(deny.length, n).toBe(ACCESS[n].inbox ? 1 : 0);
+      if (!deny.length) continue;
+      expect(asArray(deny[0]!.statement.Action).sort(), n).toEqual([...CALLBACK_IP_LIST_DENIED_ACTIONS].sort());
+      expect(asArray(deny[0]!.statement.Resource).map(flatten), n).toEqual([`<${ids.inbox}.Arn>`]);
+      expect(deny[0]!.statement.Condition, n).toEqual({ 'ForAnyValue:StringEquals': { 'dynamodb:LeadingKeys': [CALLBACK_IP_LIST_KEY] } });
+    }
+  });
+
   it('the inbox sweeper: Query on the pending index and UpdateItem on the inbox, send to the work queue, nothing else', () => {
     const mine = statements().filter((x) => x.roles.includes(ids.role['inbox-sweeper']));
     const reached = new Set<string>();
@@ -528,7 +593,7 @@ describe('least privilege', () => {
     const key = mine.filter(({ statement }) => referencedIds(statement.Resource).has(ids.transportKey));
     expect(key).toHaveLength(1);
     expect(flatten(key[0]!.statement.Condition)).toMatch(/kms:ViaService.*dynamodb\..*sqs\./);
-    expect(Object.keys(env('inbox-sweeper')).sort()).toEqual(['INBOX_TABLE', 'NODE_OPTIONS', 'QUEUE_URL', 'SYNC_CONFIG']);
+    expect(Object.keys(env('inbox-sweeper')).sort()).toEqual(['INBOX_TABLE', 'QUEUE_URL', 'SYNC_CONFIG']);
     // The receivers, for contrast, cannot query the inbox at all (they never list it).
     for (const n of ['wecom-callback', 'mailbox-events'] as const) {
       const actions = statements()
@@ -619,7 +684,7 @@ describe('least privilege', () => {
       expect(signs, n).toEqual([]);
     }
     expect(Object.keys(env('audit-digest')).sort()).toEqual(
-      ['AUDIT_DIGEST_BUCKET', 'AUDIT_DIGEST_INTERVAL_SECONDS', 'AUDIT_DIGEST_KEY_ID', 'AUDIT_RETENTION_DAYS', 'AUDIT_TABLE', 'KMS_KEY_ID', 'NODE_OPTIONS', 'STATE_TABLE', 'SYNC_CONFIG'].sort(),
+      ['AUDIT_DIGEST_BUCKET', 'AUDIT_DIGEST_INTERVAL_SECONDS', 'AUDIT_DIGEST_KEY_ID', 'AUDIT_RETENTION_DAYS', 'AUDIT_TABLE', 'KMS_KEY_ID', 'STATE_TABLE', 'SYNC_CONFIG'].sort(),
     );
     expect(env('audit-digest').AUDIT_DIGEST_INTERVAL_SECONDS).toBe('3600');
   });

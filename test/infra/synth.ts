@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CfnElement, Stack } from 'aws-cdk-lib';
+import type { CfnElement, Environment, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { buildApp, PROJECT_ROOT, type BuiltApp } from '../../lib/app';
@@ -29,13 +29,14 @@ export interface CfnTemplate {
   Outputs?: Record<string, { Value: unknown }>;
 }
 
-export function synth(opts: { config?: Record<string, unknown>; bundling: boolean }): Synthesized {
+/** `env`: the stack's account/region (default: environment-agnostic, as with no CLI profile). */
+export function synth(opts: { config?: Record<string, unknown>; bundling: boolean; env?: Environment }): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'wms-infra-'));
   const context: Record<string, unknown> = { ...CDK_JSON.context };
   if (opts.config) context.wecomMailboxSync = opts.config;
   // CDK's own switch: an empty list bundles no stack (assets become placeholders).
   if (!opts.bundling) context['aws:cdk:bundling-stacks'] = [];
-  const built = buildApp({ outdir, context });
+  const built = buildApp({ outdir, context }, { env: opts.env });
   let synthError: Error | undefined;
   try {
     built.app.synth();
