@@ -30,21 +30,29 @@
  * |                |         |         | The first run walks the retention window (~400 Queries), and the   |
  * |                |         |         | snapshot of 10,000 subjects is ~1 MB of JSON: memory and time for  |
  * |                |         |         | that once, not for the hourly run.                                 |
+ * | wecom-callback-| 256 MB  | 30 s    | hourly: gettoken + getcallbackip (a few dozen ranges) and one      |
+ * | ips            |         |         | PutItem; small and I/O bound, 10 s per WeCom call at most.         |
  *
- * Bundling: local esbuild (no Docker), minified ESM for node24 with source maps. Where the
- * AWS SDK comes from is decided per function (`RUNTIME_SDK` below), from measurements
- * (`npm run bench -- callback`, Node 24 on this machine):
- *   - the two internet-facing receivers take the SDK FROM THE RUNTIME: their bundle is
- *     ~122 KB (vs ~565 KB with the SDK bundled) and loads in ~76 ms, within both targets
- *     (< 400 KB, < 100 ms) and far inside WeCom's 1 s verification deadline. They use only
- *     stable, long-lived commands (PutItem/GetItem/UpdateItem, SendMessageBatch,
- *     GetSecretValue), so drift of the runtime's SDK version is a small risk.
- *   - every other function BUNDLES the SDK (bundleAwsSDK): the version we test is the version
- *     we run, and esbuild tree-shakes the modular v3 clients to the commands each imports;
- *     these are not latency-bound (queue/schedule triggered).
+ * Bundling: local esbuild (no Docker), minified ESM for node24 (`esbuildOptions` below, which
+ * test/bench/callback.bench.ts builds too); the receivers with code splitting (`SPLIT`);
+ * source maps shipped but not enabled at run time (`SOURCE_MAPS`). Where the AWS SDK comes
+ * from is decided per function (`RUNTIME_SDK` below), from measurements (`npm run bench --
+ * callback`, Node 24 on this machine; figures in the README):
+ *   - the two internet-facing receivers take the SDK FROM THE RUNTIME: ~125 KB bundles, and
+ *     with splitting no SDK module is read at INIT. They use only stable, long-lived commands
+ *     (PutItem/GetItem/UpdateItem, SendMessageBatch, GetSecretValue), so drift of the
+ *     runtime's SDK version is a small risk.
+ *   - the sync worker and reconcile take it from the runtime too: it is the only way under
+ *     their size limits (≤ 600 KB and ≤ 1 MB; 941 KB and 1,158 KB with the SDK bundled, of
+ *     which ~500 KB is SDK, and the rest libphonenumber's full metadata and zod, which the
+ *     product needs). Their commands are the same stable ones plus KMS Decrypt/GenerateDataKey
+ *     and S3 PutObject; the cost is a version we do not pin.
+ *   - every other function BUNDLES the SDK: the version we test is the version we run, and
+ *     esbuild tree-shakes the modular v3 clients to the commands each imports; these are not
+ *     latency-bound (queue/schedule triggered) and stay under 1 MB.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -52,6 +60,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { RemovalPolicy } from 'aws-cdk-lib';
+import type { BuildOptions } from 'esbuild';
 import { Construct } from 'constructs';
 
 export const HANDLERS = [
@@ -64,11 +73,12 @@ export const HANDLERS = [
   'health',
   'inbox-sweeper',
   'audit-digest',
+  'wecom-callback-ips',
 ] as const;
 export type HandlerName = (typeof HANDLERS)[number];
 
 /** Functions that take @aws-sdk/* from the Lambda runtime instead of bundling it (see above). */
-export const RUNTIME_SDK: ReadonlySet<HandlerName> = new Set<HandlerName>(['wecom-callback', 'mailbox-events']);
+export const RUNTIME_SDK: ReadonlySet<HandlerName> = new Set<HandlerName>(['wecom-callback', 'mailbox-events', 'sync-worker', 'reconcile']);
 
 export interface FunctionSizing {
   memoryMb: number;
@@ -85,10 +95,11 @@ export const SIZING: Record<HandlerName, FunctionSizing> = {
   health: { memoryMb: 256, timeout: Duration.seconds(60) },
   'inbox-sweeper': { memoryMb: 256, timeout: Duration.seconds(60) },
   'audit-digest': { memoryMb: 512, timeout: Duration.minutes(5) },
+  'wecom-callback-ips': { memoryMb: 256, timeout: Duration.seconds(30) },
 };
 
 /** Handlers that call WeCom's API and therefore need the trusted egress IP when it is on. */
-export const CALLS_WECOM: readonly HandlerName[] = ['sync-worker', 'reconcile', 'grace-deleter', 'health'];
+export const CALLS_WECOM: readonly HandlerName[] = ['sync-worker', 'reconcile', 'grace-deleter', 'health', 'wecom-callback-ips'];
 
 /** nodejs24.x; the constructor fallback keeps this file working on an aws-cdk-lib without the constant. */
 export const RUNTIME: lambda.Runtime =
@@ -97,6 +108,77 @@ export const RUNTIME: lambda.Runtime =
 
 export const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+
+/**
+ * Handlers bundled with code splitting, so that their dynamic imports stay dynamic: the
+ * imported modules become chunk files, read at the first invocation. Without splitting,
+ * esbuild inlines a dynamically imported module and hoists ITS static imports of external
+ * packages (the runtime's SDK clients) to the top of the bundle: the "lazy" clients were
+ * loaded at INIT all the same. The receivers are where deferring matters (a cold GET
+ * verification has 1 s); elsewhere the first invocation needs every module anyway.
+ */
+export const SPLIT: ReadonlySet<HandlerName> = new Set<HandlerName>(['wecom-callback', 'mailbox-events']);
+
+/**
+ * Source maps are shipped beside the code (to decode a minified stack trace offline: the
+ * positions in the log are positions in the shipped file) but not enabled at run time
+ * (`--enable-source-maps` makes Node read and parse every map at load; see the README's
+ * Decisions for the measurement).
+ */
+export const SOURCE_MAPS = { ship: true, enableAtRuntime: false } as const;
+
+/**
+ * esbuild's options for a handler in esbuild's API shape: what the deployment bundles
+ * (NodejsFunction's run below, then the split run for SPLIT handlers), and what
+ * test/bench/callback.bench.ts builds to measure it. Output: `index.mjs` (+ `chunks/`).
+ */
+export function esbuildOptions(name: HandlerName): BuildOptions & { external: string[]; target: string; mainFields: string[] } {
+  return {
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    mainFields: ['module', 'main'],
+    banner: { js: ESM_REQUIRE_BANNER },
+    external: RUNTIME_SDK.has(name) ? ['@aws-sdk/*'] : [],
+    sourcemap: SOURCE_MAPS.ship,
+    sourcesContent: false,
+    ...(SPLIT.has(name) ? { splitting: true, entryNames: 'index', chunkNames: 'chunks/[name]-[hash]', outExtension: { '.js': '.mjs' } } : {}),
+  };
+}
+
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * The split build as a shell command for NodejsFunction's afterBundling hook: NodejsFunction
+ * runs esbuild with `--outfile`, which code splitting cannot use, so the hook builds the same
+ * entry again with `--splitting --outdir` over the same output directory (index.mjs replaced,
+ * chunks/ added). Same options as esbuildOptions(name).
+ */
+function splitBuildCommand(name: HandlerName, entry: string, projectRoot: string, inputDir: string, outputDir: string): string {
+  const o = esbuildOptions(name);
+  const args = [
+    join(inputDir, 'node_modules', '.bin', 'esbuild'),
+    '--bundle',
+    join(inputDir, relative(projectRoot, entry)),
+    `--outdir=${outputDir}`,
+    '--splitting',
+    `--entry-names=${o.entryNames}`,
+    `--chunk-names=${o.chunkNames}`,
+    '--out-extension:.js=.mjs',
+    `--format=${o.format}`,
+    `--platform=${o.platform}`,
+    `--target=${o.target}`,
+    '--minify',
+    `--main-fields=${o.mainFields.join(',')}`,
+    `--banner:js=${ESM_REQUIRE_BANNER}`,
+    ...o.external.map((e) => `--external:${e}`),
+    ...(o.sourcemap ? ['--sourcemap', '--sources-content=false'] : []),
+    '--log-level=warning',
+  ];
+  return args.map(shellQuote).join(' ');
+}
 
 export function handlerEntry(projectRoot: string, name: HandlerName): string {
   return join(projectRoot, 'functions', 'handlers', `${name}.ts`);
@@ -152,20 +234,30 @@ export class SyncFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: `wecom-mailbox-sync: ${props.name}`,
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      environment: { ...props.environment, ...(SOURCE_MAPS.enableAtRuntime ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
       ...(props.vpc
         ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: [props.vpc.securityGroup] }
         : {}),
       bundling: {
         minify: true,
-        sourceMap: true,
+        sourceMap: SOURCE_MAPS.ship,
         sourcesContent: false,
         format: nodejs.OutputFormat.ESM,
         target: 'node24',
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
-        bundleAwsSDK: !RUNTIME_SDK.has(props.name),
+        // Spelled out rather than left to bundleAwsSDK and a feature flag: the split run uses the same list.
+        externalModules: esbuildOptions(props.name).external,
         forceDockerBundling: false,
+        ...(SPLIT.has(props.name)
+          ? {
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (inputDir: string, outputDir: string) => [splitBuildCommand(props.name, entry, props.projectRoot, inputDir, outputDir)],
+              },
+            }
+          : {}),
       },
     });
   }

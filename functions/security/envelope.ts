@@ -16,8 +16,11 @@
  * - Equality without decrypting: `hash()` is an HMAC-SHA-256 under a separate KMS-protected
  *   hash key (see hash-key.ts), domain-separated per field. Never a plain hash: mobile
  *   numbers have so little entropy that a plain SHA-256 is reversed by enumeration.
+ * - Keys are held as KeyObjects, imported once when a key is generated, unwrapped or first
+ *   seen: on Node 24 a cipher or HMAC created from raw key bytes imports them again on every
+ *   call (~15 µs), which was most of the cost of a field (test/bench/envelope.bench.ts).
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import type { EncryptionContext, FieldCipher, FieldLocation, KeyProvider, SealedValue } from './ports';
 
 export const SEALED_VERSION = 'v1';
@@ -44,14 +47,14 @@ export interface EnvelopeCipherOptions {
 }
 
 interface ActiveKey {
-  key: Buffer;
+  key: KeyObject;
   edk: string;
   createdAt: number;
   uses: number;
 }
 
 interface CachedKey {
-  key: Buffer;
+  key: KeyObject;
   at: number;
 }
 
@@ -70,7 +73,9 @@ export class EnvelopeCipher implements FieldCipher {
   private readonly generating = new Map<string, Promise<void>>();
   /** `${table}\0${edk}` → unwrapped key; Map insertion order is the LRU order. */
   private readonly unwrapped = new Map<string, CachedKey>();
-  private readonly unwrapping = new Map<string, Promise<Buffer>>();
+  private readonly unwrapping = new Map<string, Promise<KeyObject>>();
+  /** The keyed-hash key as last returned by the source, and its KeyObject. */
+  private hmacKey?: { raw: Uint8Array; key: KeyObject };
 
   constructor(opts: EnvelopeCipherOptions) {
     this.keys = opts.keys;
@@ -121,8 +126,11 @@ export class EnvelopeCipher implements FieldCipher {
   }
 
   async hash(field: string, normalizedValue: string): Promise<string> {
-    const key = await this.hashKey.get();
-    return createHmac('sha256', key).update(`${field}\u0000${normalizedValue}`, 'utf8').digest('hex');
+    const raw = await this.hashKey.get();
+    // Sources hand out one cached array (StoredDataKey); import it again only if that changes.
+    let k = this.hmacKey;
+    if (k?.raw !== raw) this.hmacKey = k = { raw, key: createSecretKey(raw) };
+    return createHmac('sha256', k.key).update(`${field}\u0000${normalizedValue}`, 'utf8').digest('hex');
   }
 
   // ------------------------------------------------------------------ data keys
@@ -139,7 +147,7 @@ export class EnvelopeCipher implements FieldCipher {
         pending = this.keys
           .generateDataKey(kmsContext(table))
           .then((dk) => {
-            const entry: ActiveKey = { key: Buffer.from(dk.plaintext), edk: b64url(dk.encrypted), createdAt: this.now(), uses: 0 };
+            const entry: ActiveKey = { key: createSecretKey(dk.plaintext), edk: b64url(dk.encrypted), createdAt: this.now(), uses: 0 };
             this.active.set(table, entry);
             // Our own ciphertexts open without a KMS round trip while the key is fresh.
             this.remember(`${table}\u0000${entry.edk}`, entry.key);
@@ -151,7 +159,7 @@ export class EnvelopeCipher implements FieldCipher {
     }
   }
 
-  private async decryptionKey(edk: string, where: FieldLocation): Promise<Buffer> {
+  private async decryptionKey(edk: string, where: FieldLocation): Promise<KeyObject> {
     const id = `${where.table}\u0000${edk}`;
     const hit = this.unwrapped.get(id);
     if (hit && this.now() - hit.at < this.decryptCacheAgeMs) {
@@ -166,8 +174,8 @@ export class EnvelopeCipher implements FieldCipher {
         .decryptDataKey(Buffer.from(edk, 'base64url'), kmsContext(where.table))
         .then(
           (plain) => {
-            const key = Buffer.from(plain);
-            if (key.length !== 32) throw new Error('data key is not 256 bits');
+            if (plain.length !== 32) throw new Error('data key is not 256 bits');
+            const key = createSecretKey(plain);
             this.remember(id, key);
             return key;
           },
@@ -182,7 +190,7 @@ export class EnvelopeCipher implements FieldCipher {
     return pending;
   }
 
-  private remember(id: string, key: Buffer): void {
+  private remember(id: string, key: KeyObject): void {
     this.unwrapped.delete(id);
     this.unwrapped.set(id, { key, at: this.now() });
     while (this.unwrapped.size > this.decryptCacheSize) {

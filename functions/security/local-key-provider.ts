@@ -7,7 +7,7 @@
  *
  * wrapped = 0x01 | iv(12) | tag(16) | ciphertext(32)
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { canonicalContext } from './context';
@@ -16,7 +16,8 @@ import type { DataKey, EncryptionContext, KeyProvider } from './ports';
 const WRAP_VERSION = 1;
 
 export class LocalFileKeyProvider implements KeyProvider {
-  private master?: Promise<Buffer>;
+  /** Imported once as a KeyObject: a raw Buffer key is imported again by every cipher call. */
+  private master?: Promise<KeyObject>;
 
   constructor(private readonly path: string) {}
 
@@ -46,11 +47,13 @@ export class LocalFileKeyProvider implements KeyProvider {
     }
   }
 
-  private masterKey(): Promise<Buffer> {
-    this.master ??= this.loadOrCreate().catch((err: unknown) => {
-      this.master = undefined; // let the next call retry
-      throw err;
-    });
+  private masterKey(): Promise<KeyObject> {
+    this.master ??= this.loadOrCreate()
+      .then((raw) => createSecretKey(raw))
+      .catch((err: unknown) => {
+        this.master = undefined; // let the next call retry
+        throw err;
+      });
     return this.master;
   }
 

@@ -34,7 +34,7 @@ import { createGraphSim } from '../../bin/local/sim/graph';
 import { startKmsServer } from '../../bin/local/sim/kms';
 import { parseRuntimeConfig } from '../../functions/config/runtime';
 import { createSyncWorkerHandler } from '../../functions/handlers/sync-worker';
-import { GraphDirectory } from '../../functions/mailbox/graph';
+import { GraphDirectory } from '../../functions/mailbox/graph/directory';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';

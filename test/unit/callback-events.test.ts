@@ -4,7 +4,7 @@ import type { SyncMessage, WorkQueue } from '../../functions/queue/messages';
 import type { Inbox, InboxEntry } from '../../functions/store/ports';
 import { createCallbackReceiver } from '../../functions/wecom/callback';
 import { CallbackRejected } from '../../functions/wecom/crypto';
-import { parseEnvelope, parseEvent, subjectsOf } from '../../functions/wecom/events';
+import { parseEnvelope, parseEvent, parseFlat, parseXmlFull, parseXmlRoot, subjectsOf } from '../../functions/wecom/events';
 import { buildPost, buildVerify, contactEvent, eventXml } from '../support/wecom-callback-client';
 
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/wecom-callback-vectors.json', import.meta.url), 'utf8'));
@@ -98,6 +98,143 @@ describe('parseEvent and subjectsOf', () => {
     malformed(() => parseEvent('<xml><ToUserName>x</ToUserName></xml>'));
     malformed(() => parseEvent('<xml><MsgType>Event!</MsgType></xml>'));
     malformed(() => parseEvent(contactEvent(CORP, 'create_user', { UserID: 'a' }).replace('<xml>', '<!DOCTYPE x><xml>')));
+  });
+});
+
+// ---------------------------------------------------------------- the flat fast path against fast-xml-parser
+
+/** The parse as it was before the fast path: declaration check, then fast-xml-parser alone. */
+function fullParse(xml: string): Record<string, unknown> {
+  if (/<!\s*(doctype|entity|element|attlist)/i.test(xml)) throw new CallbackRejected('malformed');
+  return parseXmlFull(xml);
+}
+const outcome = (f: () => unknown) => {
+  try {
+    return { ok: f() };
+  } catch (e) {
+    return { err: e instanceof CallbackRejected ? e.reason : String(e) };
+  }
+};
+
+/** Small seeded PRNG (mulberry32) so a failure reproduces. */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Documents near WeCom's shape: half of them in the shape itself (with awkward text: spaces of
+ * every kind, `>`, `]]>`, CJK, NUL), half with the deviations the fast path must leave to the
+ * full parser; 15 % then get a random one-character edit.
+ */
+function randomDocument(r: () => number): string {
+  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const wild = r() < 0.5;
+  const tame = ['a', 'Z', '0', ' ', ' ', '\t', '\n', '>', ']', ']]>', '\u3000', '\u00a0', '\ufeff', '中', '"', "'", '/', '=', '\0'];
+  const chars = wild ? [...tame, '\r', '<', '&', '&amp;', '<!--c-->', '<![CDATA[', '<!DOCTYPE', '<B>'] : tame;
+  const text = () => Array.from({ length: Math.floor(r() * 8) }, () => pick(chars)).join('');
+  const tameNames = ['Encrypt', 'ToUserName', 'UserID', 'A', 'a_b', 'MsgType', 'x9'];
+  const wildNames = [...tameNames, 'a-b', 'a.b', '_x', '1A', 'x:y', 'toString', 'TOSTRING', 'constructor', 'Constructor', 'isPrototypeOf', '__proto__', 'hasOwnProperty', 'valueOf', 'prototype', 'A '];
+  const unused = [...tameNames];
+  const child = (): string => {
+    const n = wild ? pick(wildNames) : unused.splice(Math.floor(r() * unused.length), 1)[0] ?? 'Z';
+    const close = !wild || r() < 0.9 ? `</${n}>` : pick([`</${n} >`, `</${n}x>`, '', `</${n.toLowerCase()}>`]);
+    const kinds = wild ? (['text', 'cdata', 'empty', 'self', 'nested', 'mixed', 'attr', 'comment'] as const) : (['text', 'cdata', 'empty'] as const);
+    switch (pick<string>(kinds)) {
+      case 'text':
+        return `<${n}>${text()}${close}`;
+      case 'cdata':
+        return `<${n}><![CDATA[${text()}]]>${close}`;
+      case 'empty':
+        return `<${n}>${close}`;
+      case 'self':
+        return `<${n}/>`;
+      case 'nested':
+        return `<${n}><B>${text()}</B>${close}`;
+      case 'mixed':
+        return `<${n}>${text()}<![CDATA[${text()}]]>${text()}${close}`;
+      case 'attr':
+        return `<${n} k="v">${text()}${close}`;
+      default:
+        return `<!--${text()}--><${n}>${text()}${close}`;
+    }
+  };
+  const sep = () => (r() < 0.6 ? '' : pick(wild ? ['\n', ' ', '\t', '\r\n', 'x', '\u3000'] : ['\n', ' ', '\t', '\n  ']));
+  const count = Math.floor(r() * 6) + (wild ? 0 : 1);
+  const body = Array.from({ length: count }, () => sep() + child()).join('') + sep();
+  const open = !wild || r() < 0.7 ? '<xml>' : pick([' <xml>', '<xml >', '\ufeff<xml>', '<?xml version="1.0"?><xml>', '<XML>', '<xml a="1">']);
+  const end = !wild || r() < 0.7 ? pick(['</xml>', '</xml>\n']) : pick(['', '</xml> x', '</xml><xml></xml>', '</XML>']);
+  let doc = open + body + end;
+  if (r() < 0.15) {
+    const at = Math.floor(r() * (doc.length + 1));
+    doc = doc.slice(0, at) + (r() < 0.5 ? pick([...chars, '<', '&', '\r']) : '') + doc.slice(at + 1);
+  }
+  return doc;
+}
+
+describe('parseXmlRoot: the flat fast path gives exactly what fast-xml-parser gives', () => {
+  it('takes WeCom shapes and returns the same object', () => {
+    const docs = [
+      '<xml><ToUserName><![CDATA[ww1]]></ToUserName><Encrypt><![CDATA[abc+/=]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>',
+      contactEvent(CORP, 'update_user', { UserID: 'zhangsan', Name: '  张三  ', Department: '1,2' }),
+      '<xml>\n  <A>  spaced text  </A>\n\t<B><![CDATA[  kept as is  ]]></B>\n  <C></C>\n</xml>\n',
+      '<xml><A>a>b]]>c</A><B><![CDATA[<not a tag> & not an entity]]></B></xml>',
+      vectors.post.plaintext,
+    ];
+    for (const d of docs) {
+      const fast = parseFlat(d);
+      expect(fast, d).toBeDefined();
+      expect(fast).toEqual(parseXmlFull(d));
+    }
+  });
+
+  it('leaves every other shape to fast-xml-parser', () => {
+    for (const d of [
+      '<xml><A k="v">1</A></xml>', // attribute
+      '<xml><A><B>1</B></A></xml>', // nesting
+      '<xml><A>a&amp;b</A></xml>', // entity
+      '<xml><!--c--><A>1</A></xml>', // comment
+      '<?xml version="1.0"?><xml><A>1</A></xml>', // declaration
+      '<xml><A>a\r\nb</A></xml>', // CR: the full parser normalises line ends
+      '<xml><A>1</A><A>2</A></xml>', // repeated name: an array there
+      '<xml><toString>1</toString></xml>', // renamed there
+      '<xml><Constructor>1</Constructor></xml>', // refused there
+      '<xml><A/></xml>', // self-closing
+      '<xml><A>x<![CDATA[y]]></A></xml>', // mixed content
+      '<xml></xml>', // no child
+      '<xml><A>1</A></xml>junk',
+      '\ufeff<xml><A>1</A></xml>',
+    ]) {
+      expect(parseFlat(d), d).toBeUndefined();
+    }
+  });
+
+  it('agrees with fast-xml-parser on 20,000 random near-WeCom documents (same object or same rejection)', () => {
+    const r = rng(20260516);
+    let fastTaken = 0;
+    let rejected = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const d = randomDocument(r);
+      const fast = parseFlat(d);
+      if (fast) {
+        fastTaken++;
+        // Whatever the fast path takes, fast-xml-parser accepts with the same result …
+        expect(outcome(() => parseXmlFull(d)), JSON.stringify(d)).toEqual({ ok: fast });
+      }
+      const full = outcome(() => fullParse(d));
+      // … and the product's parse (fast path or not) answers exactly as before.
+      const now = outcome(() => parseXmlRoot(d));
+      expect(now, JSON.stringify(d)).toEqual(full);
+      if ('err' in full) rejected++;
+    }
+    // The corpus exercises both paths and both answers.
+    expect(fastTaken).toBeGreaterThan(2_000);
+    expect(rejected).toBeGreaterThan(2_000);
+    expect(20_000 - fastTaken - rejected).toBeGreaterThan(2_000);
   });
 });
 

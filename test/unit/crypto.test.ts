@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CallbackRejected, decryptMessage, encryptMessage, signature, verifySignature } from '../../functions/wecom/crypto';
+import { aesKey, CallbackRejected, decryptMessage, encryptMessage, signature, strictBase64, verifySignature } from '../../functions/wecom/crypto';
 import { aesCbcRaw, encrypt as clientEncrypt, sign as clientSign } from '../support/wecom-callback-client';
 
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/wecom-callback-vectors.json', import.meta.url), 'utf8'));
@@ -129,5 +129,68 @@ describe('WeCom callback signature check', () => {
     expect(verifySignature(keys.token, String(Number(p.timestamp) + 1), p.nonce, p.encrypt, p.msg_signature)).toBe(false);
     expect(verifySignature(keys.token, p.timestamp, p.nonce + '1', p.encrypt, p.msg_signature)).toBe(false);
     expect(verifySignature(keys.token, p.timestamp, p.nonce, p.encrypt.replace(/^K/, 'L'), p.msg_signature)).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------- what the speed-ups must not change
+
+describe('strict base64 (re-encoding fast path, regex for the rest)', () => {
+  /** The check as it was: the regex and whole 4-character groups. */
+  const before = (s: string) => /^[A-Za-z0-9+/]+={0,2}$/.test(s) && s.length % 4 === 0;
+
+  it('refuses every malformed input the regex refused, accepts every input it accepted', () => {
+    let seed = 7;
+    const r = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const alphabet = 'AQgw09+/=-_ \n.!*é中\0';
+    const inputs: string[] = ['', '=', '==', 'A', 'AA', 'AAA', 'AAAA', 'AA==', 'AAA=', 'A===', '====', 'AA=A', 'QR==', 'QUI=', 'QUJ=', 'AAAA\n', ' AAAA', 'AA AA', 'AAAA====', 'A-_A'];
+    for (let n = 0; n < 20_000; n++) {
+      const canonical = Buffer.from(Array.from({ length: Math.floor(r() * 40) }, () => Math.floor(r() * 256))).toString('base64');
+      let s = canonical;
+      for (let k = Math.floor(r() * 3); k > 0; k--) {
+        const at = Math.floor(r() * (s.length + 1));
+        s = s.slice(0, at) + alphabet[Math.floor(r() * alphabet.length)] + s.slice(at + (r() < 0.5 ? 1 : 0));
+      }
+      inputs.push(s, canonical);
+    }
+    let accepted = 0;
+    for (const s of inputs) {
+      const got = strictBase64(s);
+      expect(got !== undefined, JSON.stringify(s)).toBe(before(s));
+      if (got) {
+        accepted++;
+        expect(got.equals(Buffer.from(s, 'base64'))).toBe(true);
+      }
+    }
+    expect(accepted).toBeGreaterThan(20_000);
+    expect(inputs.length - accepted).toBeGreaterThan(5_000);
+  });
+
+  it('still takes base64 whose unused bits are set (as the regex did), and decodes it the same', () => {
+    // 'QR==' is not what an encoder writes ('QQ=='), but it was accepted before and decodes to 'A'.
+    expect(strictBase64('QR==')?.toString()).toBe('A');
+    expect(strictBase64('QUJ=')?.toString()).toBe('AB');
+  });
+});
+
+describe('imported keys (one KeyObject per EncodingAESKey)', () => {
+  it('interleaved keys each decrypt their own messages and refuse the other’s', () => {
+    const other = { ...keys, encodingAESKey: 'b'.repeat(42) + 'A' };
+    for (let i = 0; i < 3; i++) {
+      const a = clientEncrypt(`a${i}`, keys);
+      const b = clientEncrypt(`b${i}`, other);
+      expect(decryptMessage(a, keys)).toBe(`a${i}`);
+      expect(decryptMessage(b, other)).toBe(`b${i}`);
+      expect(() => decryptMessage(a, other)).toThrow(CallbackRejected);
+      expect(() => decryptMessage(b, keys)).toThrow(CallbackRejected);
+    }
+  });
+  it('more keys than the cache holds still work, and a malformed key is refused every time', () => {
+    for (let i = 0; i < 20; i++) {
+      const k = { ...keys, encodingAESKey: Buffer.alloc(32, i).toString('base64').slice(0, 43) };
+      expect(decryptMessage(encryptMessage(`m${i}`, k), k)).toBe(`m${i}`);
+    }
+    const bad = { ...keys, encodingAESKey: 'not a key' };
+    for (let i = 0; i < 2; i++) expect(() => decryptMessage(clientEncrypt('x', keys), bad)).toThrow('EncodingAESKey must be 43 base64 characters');
+    expect(() => aesKey('a'.repeat(44))).toThrow();
   });
 });

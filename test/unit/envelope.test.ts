@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +172,43 @@ describe('EnvelopeCipher with the local key file', () => {
     const other = new EnvelopeCipher({ keys: new LocalFileKeyProvider(join(dir, 'g', 'master.key')), hashKey: fixedHashKey() });
     expect(await other.hash('mobile', '+8613800138000')).not.toBe(h1);
     expect((await cipher.seal('+8613800138000', at('user:q'))).h).toBe(h1);
+  });
+});
+
+describe('EnvelopeCipher keeps its keys as KeyObjects without changing a byte of the format', () => {
+  it('the keyed hash is HMAC-SHA-256 of "field\\0value" under the raw key bytes, and follows a changed key', async () => {
+    let key = randomBytes(32);
+    const cipher = new EnvelopeCipher({ keys: new LocalFileKeyProvider(join(dir, 'h', 'master.key')), hashKey: { get: async () => key } });
+    const expected = (k: Buffer) => createHmac('sha256', k).update('mobile\u0000+8613800138000', 'utf8').digest('hex');
+    expect(await cipher.hash('mobile', '+8613800138000')).toBe(expected(key));
+    expect(await cipher.hash('mobile', '+8613800138000')).toBe(expected(key)); // from the imported key
+    key = randomBytes(32); // a source that hands out another key is followed, not cached over
+    expect(await cipher.hash('mobile', '+8613800138000')).toBe(expected(key));
+  });
+
+  it('a value sealed with raw-key AES-256-GCM (as before) opens, and what it seals opens with the raw key', async () => {
+    const keys = new LocalFileKeyProvider(join(dir, 'i', 'master.key'));
+    const where = at('user:old', 'mobile');
+    const aad = Buffer.from(JSON.stringify(['v1', where.table, where.subject, where.field]), 'utf8');
+    const dk = await keys.generateDataKey(kmsContext('state'));
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', Buffer.from(dk.plaintext), iv);
+    c.setAAD(aad);
+    const body = Buffer.concat([c.update('+8613800138000', 'utf8'), c.final(), c.getAuthTag()]);
+    const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+    const legacy = `v1.${b64(dk.encrypted)}.${b64(iv)}.${b64(body)}`;
+    const cipher = new EnvelopeCipher({ keys, hashKey: fixedHashKey() });
+    expect(await cipher.open(legacy, where)).toBe('+8613800138000');
+
+    // And the other way: unwrap the data key of a new ciphertext and open it with node:crypto on raw bytes.
+    const sealed = await cipher.seal('+8613800138001', where);
+    const [, edk, ivText, ctText] = sealed.ct.split('.');
+    const raw = Buffer.from(await keys.decryptDataKey(Buffer.from(edk!, 'base64url'), kmsContext('state')));
+    const ct = Buffer.from(ctText!, 'base64url');
+    const d = createDecipheriv('aes-256-gcm', raw, Buffer.from(ivText!, 'base64url'));
+    d.setAAD(aad);
+    d.setAuthTag(ct.subarray(ct.length - 16));
+    expect(Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]).toString('utf8')).toBe('+8613800138001');
   });
 });
 
