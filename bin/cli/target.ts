@@ -10,8 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
-import type { GraphDirectory } from '../../functions/mailbox/graph';
-import { graphDirectoryFromConfig } from '../../functions/mailbox/graph-from-config';
+import type { MailboxDirectory } from '../../functions/mailbox/directory';
+import type { MailboxConnection, MailboxSecret } from '../../functions/mailbox/provider';
+import { connectMailbox, loadMailboxProvider, mailboxProviderNames } from '../../functions/mailbox/providers';
 import { messageGroupId } from '../../functions/queue/dedupe';
 import type { SyncMessage } from '../../functions/queue/messages';
 import type { AuditVerifyDeps } from '../../functions/audit/verify';
@@ -27,7 +28,7 @@ import type { AuditLog } from '../../functions/store/ports';
 import { DynamoStateStore } from '../../functions/store/state';
 import type { EngineDeps } from '../../functions/sync/context';
 import { CachedDepartmentTree } from '../../functions/sync/departments';
-import { graphTokenProbe, wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
+import { wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
 import { LocalReportSink, type ReportSink } from '../../functions/sync/report';
 import { WecomApiClient } from '../../functions/wecom/api';
 
@@ -62,6 +63,8 @@ export interface CliTarget {
   name: string;
   engineDeps(): Promise<EngineDeps>;
   reports(): Promise<ReportSink>;
+  /** Reading the reconcile reports back (the console's Reports page): where `reports()` writes them. */
+  reportArchive?(): Promise<import('../console/report-archive').ReportArchive>;
   audit(): Promise<AuditLog>;
   /**
    * The audit trail's integrity: what verification reads (raw records, the chain key — read
@@ -76,7 +79,7 @@ export interface CliTarget {
   redrive(id?: string): Promise<number>;
   enqueue(messages: SyncMessage[]): Promise<void>;
   /** Local only: the simulated Graph's token and API base (for curl in the README). */
-  local?: { graphToken(): Promise<string>; graph(): Promise<GraphDirectory> };
+  local?: { graphToken(): Promise<string>; graph(): Promise<MailboxDirectory> };
   close(): Promise<void>;
 }
 
@@ -84,9 +87,8 @@ interface Secrets {
   corpId: string;
   contactsSecret: string;
   appSecret: string;
-  tenantId: string;
-  clientId: string;
-  clientSecret: string;
+  /** The mailbox provider's secret, as its descriptor reads it (mailbox/provider.ts). */
+  mailbox: MailboxSecret;
 }
 
 const LOCAL_AWS = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
@@ -98,14 +100,14 @@ function engineFrom(o: {
   tables: { state: string; audit: string };
   keys: KeyProvider;
   secrets: Secrets;
+  mailbox: MailboxConnection;
   enqueue?: (m: SyncMessage[]) => Promise<void>;
 }): EngineDeps {
   const { config, secrets } = o;
   const wecom = new WecomApiClient({ apiBase: config.wecom.apiBase, corpId: secrets.corpId, contactsSecret: secrets.contactsSecret, appSecret: secrets.appSecret });
-  const mailbox = graphFrom(config, secrets);
   return {
     wecom,
-    mailbox,
+    mailbox: o.mailbox.directory,
     state: new DynamoStateStore(o.dynamo, o.tables.state),
     // The CLI appends too (approvals, reconcile, import): it may create the chain key on a fresh deployment.
     audit: new DynamoAuditLog(o.dynamo, o.tables.audit, { chain: storedAuditChainKey(o.keys, o.dynamo, o.tables.state) }),
@@ -118,24 +120,23 @@ function engineFrom(o: {
   };
 }
 
-function graphFrom(config: RuntimeConfig, s: Secrets): GraphDirectory {
-  return graphDirectoryFromConfig(config, s);
+/** The configured mailbox provider, built once per target (mailbox/providers.ts: the one factory). */
+function mailboxOf(config: () => RuntimeConfig, secrets: () => Promise<Secrets>): () => Promise<MailboxConnection> {
+  let built: Promise<MailboxConnection> | undefined;
+  return () => {
+    built ??= secrets().then((s) => connectMailbox(config(), s.mailbox));
+    built.catch(() => (built = undefined));
+    return built;
+  };
 }
 
-function tokenUrlOf(config: RuntimeConfig, s: Secrets): string {
-  return config.graph.tokenUrl ?? `https://login.microsoftonline.com/${encodeURIComponent(s.tenantId)}/oauth2/v2.0/token`;
-}
-
-function healthFrom(config: RuntimeConfig, s: Secrets, extra: Partial<HealthDeps>): HealthDeps {
-  const graph = graphFrom(config, s);
+function healthFrom(config: RuntimeConfig, s: Secrets, mailbox: MailboxConnection, extra: Partial<HealthDeps>): HealthDeps {
   return {
     wecomTokens: {
       contacts: wecomTokenProbe(config.wecom.apiBase, s.corpId, s.contactsSecret),
       app: wecomTokenProbe(config.wecom.apiBase, s.corpId, s.appSecret),
     },
-    graphToken: graphTokenProbe(tokenUrlOf(config, s), s.clientId, s.clientSecret),
-    listSubscriptions: () => graph.listSubscriptions(),
-    ...(config.graph.notificationUrl ? { notificationUrl: config.graph.notificationUrl } : {}),
+    mailbox: mailbox.health(),
     now: () => new Date(),
     timeoutMs: 5_000,
     ...extra,
@@ -219,18 +220,21 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
     }
   };
   const admin = (path: string, init?: RequestInit) => adminFetch(stack.baseUrl, adminToken(), path, init);
-  const demo = JSON.parse(readFileSync(stack.credentialsFile, 'utf8')) as Secrets;
-  const secrets: Secrets = { ...demo, ...(stack.wecomCorpId ? { corpId: stack.wecomCorpId } : {}) };
+  const demo = JSON.parse(readFileSync(stack.credentialsFile, 'utf8')) as Record<string, string>;
+  const secrets: Secrets = {
+    corpId: stack.wecomCorpId ?? demo.corpId!,
+    contactsSecret: demo.contactsSecret!,
+    appSecret: demo.appSecret!,
+    mailbox: { webhookSecret: demo.webhookSecret ?? '' },
+  };
   if (stack.simulated && !stack.simulated.wecom) {
     Object.assign(secrets, { corpId: env.WECOM_CORP_ID, contactsSecret: env.WECOM_CONTACTS_SECRET, appSecret: env.WECOM_APP_SECRET });
-  }
-  if (stack.simulated && !stack.simulated.graph) {
-    Object.assign(secrets, { tenantId: env.GRAPH_TENANT_ID, clientId: env.GRAPH_CLIENT_ID, clientSecret: env.GRAPH_CLIENT_SECRET });
   }
   const sync = env.SYNC_CONFIG ? (JSON.parse(env.SYNC_CONFIG) as Record<string, Record<string, unknown> | undefined>) : {};
   const config = parseRuntimeConfig(
     (stack.config as never) ?? {
-      provider: 'graph',
+      // A stack file from before `config` was written: the stack then ran the one implemented provider.
+      provider: mailboxProviderNames('implemented')[0],
       mailDomain: env.MAIL_DOMAIN ?? 'example.com',
       ...sync,
       wecom: { ...(sync.wecom ?? {}), apiBase: stack.wecomApiBase },
@@ -242,6 +246,15 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
       },
     },
   );
+  // The provider's keys only: the demo file (simulated side) or, when that side is real, the
+  // environment under the provider's own names.
+  const provider = await loadMailboxProvider(config.provider);
+  const realMailbox = stack.simulated !== undefined && !stack.simulated.graph;
+  for (const [key, name] of Object.entries(provider.secretEnv)) {
+    const value = realMailbox ? env[name] : demo[key];
+    if (value) secrets.mailbox[key] = value;
+  }
+  const mailbox = mailboxOf(() => config, async () => secrets);
 
   const dynamo = new DynamoDBClient({ ...LOCAL_AWS, endpoint: stack.dynamoEndpoint });
   const keys = new LocalFileKeyProvider(stack.keyFile);
@@ -258,8 +271,9 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
   return {
     kind: 'local',
     name: `local (${stack.baseUrl})`,
-    engineDeps: async () => (engine ??= engineFrom({ config, dynamo, tables: stack.tables, keys, secrets, enqueue })),
+    engineDeps: async () => (engine ??= engineFrom({ config, dynamo, tables: stack.tables, keys, secrets, mailbox: await mailbox(), enqueue })),
     reports: async () => new LocalReportSink(stack.reportsDir ?? join(dataDir, 'reports')),
+    reportArchive: async () => new (await import('../console/report-archive')).LocalReportArchive(stack.reportsDir ?? join(dataDir, 'reports')),
     audit: async () => readAudit(),
     auditIntegrity: async () => {
       const store = new LocalDigestStore(digestFiles.dir);
@@ -271,7 +285,7 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
       };
     },
     health: async () =>
-      healthFrom(config, secrets, {
+      healthFrom(config, secrets, await mailbox(), {
         queueDepth: async () => {
           const s = await status();
           return { queue: s.queue.depth, deadLetters: s.queue.deadLetters };
@@ -292,16 +306,23 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
     },
     enqueue,
     local: {
-      graph: async () => graphFrom(config, secrets),
+      graph: async () => (await mailbox()).directory,
       graphToken: async () => {
-        const res = await fetch(tokenUrlOf(config, secrets), {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ grant_type: 'client_credentials', client_id: secrets.clientId, client_secret: secrets.clientSecret, scope: 'https://graph.microsoft.com/.default' }).toString(),
+        // The README's curl demo against the simulated Graph: the same token request as the adapter's (cloud, scope).
+        const { GraphClient } = await import('../../functions/mailbox/graph/client');
+        const m = secrets.mailbox;
+        const client = new GraphClient({
+          tenantId: m.tenantId ?? '',
+          clientId: m.clientId ?? '',
+          clientSecret: m.clientSecret ?? '',
+          cloud: config.graph.cloud,
+          ...(config.graph.tokenUrl ? { tokenUrl: config.graph.tokenUrl } : {}),
         });
-        const body = (await res.json()) as { access_token?: string };
-        if (!body.access_token) throw new CliError(`Graph token request failed: ${res.status}`);
-        return body.access_token;
+        try {
+          return (await client.requestToken()).value;
+        } catch (err) {
+          throw new CliError((err as Error).message);
+        }
       },
     },
     close: async () => dynamo.destroy(),
@@ -367,9 +388,10 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
       const get = async (arn: string) => JSON.parse((await sm.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString ?? '{}') as Record<string, string>;
       const [w, m] = await Promise.all([get(need(OUT.wecomSecret)), get(need(OUT.mailboxSecret))]);
       sm.destroy();
-      return { corpId: w.corpId!, contactsSecret: w.contactsSecret!, appSecret: w.appSecret!, tenantId: m.tenantId!, clientId: m.clientId!, clientSecret: m.clientSecret! };
+      return { corpId: w.corpId!, contactsSecret: w.contactsSecret!, appSecret: w.appSecret!, mailbox: { ...m, webhookSecret: m.webhookSecret ?? '' } };
     })());
   const config = () => parseRuntimeConfig(JSON.parse(need(OUT.syncConfig)) as never);
+  const mailbox = mailboxOf(config, loadSecrets);
 
   /** Receive every DLQ message once (hidden for 60 s while we look), then act on each. */
   const sweepDlq = async (act: (msg: { MessageId?: string; ReceiptHandle?: string; Body?: string; attrs: Record<string, string>; count: number }) => Promise<'keep' | 'done'>) => {
@@ -475,6 +497,7 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
           tables: { state: need(OUT.state), audit: need(OUT.audit) },
           keys: new KmsKeyProvider(new KMSClient(region), need(OUT.kmsKey)),
           secrets: await loadSecrets(),
+          mailbox: await mailbox(),
           enqueue: (m) => queue.enqueue(m),
         });
       })()),
@@ -482,13 +505,14 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
       const [{ S3Client }, { S3ReportSink }] = await Promise.all([import('@aws-sdk/client-s3'), import('../../functions/sync/report-s3')]);
       return new S3ReportSink(new S3Client(region), need(OUT.reports));
     },
+    reportArchive: async () => new (await import('../console/report-archive')).S3ReportArchive(need(OUT.reports), opts.region),
     audit: async () => readAudit(),
     auditIntegrity: async () => {
       const i = await integrity();
       return { verify: i.verify, digestJob: async () => i.job };
     },
     health: async () =>
-      healthFrom(config(), await loadSecrets(), {
+      healthFrom(config(), await loadSecrets(), await mailbox(), {
         queueDepth: async () => ({ queue: await depth(await mainQueueUrl()), deadLetters: await depth(need(OUT.dlqUrl)) }),
       }),
     queueStatus: async () => ({ depth: await depth(await mainQueueUrl()), deadLetters: await depth(need(OUT.dlqUrl)) }),

@@ -15,7 +15,8 @@ export function runCli(cwd: string, args: string[], operator = 'e2e'): Promise<C
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
       cwd,
-      env: { ...process.env, VITEST: '', LOG_LEVEL: 'ERROR', WECOM_SYNC_OPERATOR: operator },
+      // English CLI output whatever the developer's LANG (the Chinese catalogue has its own tests).
+      env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: '', LC_MESSAGES: '', VITEST: '', LOG_LEVEL: 'ERROR', WECOM_SYNC_OPERATOR: operator },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
