@@ -6,7 +6,7 @@
  *
  * Secrets are not here: they come from Secrets Manager (`config/secrets.ts`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { CONTACT_FIELDS, type ContactField } from '../core/model';
 
 const field = z.enum(CONTACT_FIELDS);
@@ -30,8 +30,13 @@ const profileSchema = z
     targetRegion: z.string().trim().min(2).default('CN'),
     /** Cross-border transfer of personal data declared approved (PIPL). Without it nothing sensitive goes abroad. */
     crossBorderApproved: z.boolean().default(false),
-    /** Which side wins per field. Default: WeCom for every field. 'mailbox' = the sync never overwrites it. */
-    authority: z.partialRecord(field, z.enum(['wecom', 'mailbox'])).default({}),
+    /**
+     * Which way each field flows. 'wecom': WeCom's value is written to the mailbox (the default
+     * with lifecycle.source 'wecom'); 'mailbox': the mailbox's value is written to WeCom and a
+     * WeCom-side edit is put back (audited 'revert'; the default with lifecycle.source
+     * 'mailbox'); 'none': the sync never touches the field on either side.
+     */
+    authority: z.partialRecord(field, z.enum(['wecom', 'mailbox', 'none'])).default({}),
     /** When set, only members at or under these paths are synced at all. */
     scopeDepartments: z.array(departmentPath).min(1).optional(),
   })
@@ -72,6 +77,38 @@ export const reconcileSchema = z
  * WeCom, a WeCom member disabled or deleted because its mailbox was offboarded — pass a
  * sliding-window budget shared by every worker. Past it they are held for an operator.
  */
+/**
+ * Where people are born. 'wecom' (default): a member created in WeCom gets a mailbox account.
+ * 'mailbox': an account created in the mailbox (AD / Microsoft 365 as the directory of record)
+ * gets a WeCom member — created disabled, enabled once its record is complete — and the
+ * mailbox's fields flow to WeCom (see profile.authority).
+ */
+export const lifecycleSchema = z
+  .object({
+    source: z.enum(['wecom', 'mailbox']).default('wecom'),
+    /**
+     * Which mailbox accounts are people to create in WeCom (mailbox source only): enabled
+     * member accounts (never guests or shared/resource mailboxes) that are in one of these
+     * groups, or at or under one of these department paths, or all of them when neither is set.
+     */
+    mailboxScope: z
+      .object({
+        groupIds: z.array(z.string().min(1)).optional(),
+        departments: z.array(departmentPath).optional(),
+      })
+      .strict()
+      .default({}),
+    /** How a new member's userid is derived: {localpart} (of the address) or {mailNickname}, lower-cased. */
+    useridRule: z
+      .string()
+      .default('{localpart}')
+      .refine((r) => /\{(localpart|mailNickname)\}/.test(r), { message: 'must contain {localpart} or {mailNickname}' }),
+    /** A mailbox department path WeCom does not have: created in WeCom (true) or refused and reported (false). */
+    createDepartments: z.boolean().default(false),
+  })
+  .strict()
+  .default({ source: 'wecom', mailboxScope: {}, useridRule: '{localpart}', createDepartments: false });
+
 export const deletionGuardSchema = z
   .object({
     enabled: z.boolean().default(true),
@@ -84,10 +121,42 @@ export const deletionGuardSchema = z
   .strict()
   .default({ enabled: true, maxPeople: 20, maxPercent: 5, windowMinutes: 10 });
 
+/**
+ * The names the `provider` key accepts. The registry (functions/mailbox/providers.ts) maps
+ * each to its adapter or marks it planned; it is typed by this list, so a name cannot be
+ * added here without an entry there. The list lives here, not there, because config sits
+ * below the adapters (test/unit/layers.test.ts) and must not import them.
+ */
+export const MAILBOX_PROVIDER_NAMES = ['graph', 'google', 'exmail', 'scim'] as const;
+export type MailboxProviderName = (typeof MAILBOX_PROVIDER_NAMES)[number];
+
+/**
+ * Microsoft 365 (`provider: graph`). `cloud` picks Microsoft's endpoints and token scope
+ * (profiles in functions/mailbox/graph/config.ts): `global`, or `china` for Microsoft 365
+ * operated by 21Vianet. `apiBase` / `tokenUrl` move the transport only (a proxy, the local
+ * simulator); the scope and the `@odata.id` references still name the cloud's Graph host.
+ * `changeNotifications` overrides the cloud's default change feed (push notifications on
+ * users vs the scheduled delta read).
+ */
+const graphSchema = z
+  .object({
+    cloud: z.enum(['global', 'china']).default('global'),
+    apiBase: z.url().optional(),
+    tokenUrl: z.url().optional(),
+    notificationUrl: z.url().optional(),
+    usageLocation: z.string().length(2).optional(),
+    changeNotifications: z.boolean().optional(),
+  })
+  .strict()
+  .default({ cloud: 'global' });
+
 const runtimeSchema = z
   .object({
-    /** The mailbox system (the deployment config decides which adapters exist; only 'graph' is implemented). */
-    provider: z.enum(['graph', 'google', 'exmail', 'scim']),
+    /**
+     * The mailbox system, by its name in the provider registry (functions/mailbox/providers.ts,
+     * which says which are implemented and refuses a planned one when the adapter is loaded).
+     */
+    provider: z.enum(MAILBOX_PROVIDER_NAMES),
     mailDomain: z
       .string()
       .trim()
@@ -103,6 +172,7 @@ const runtimeSchema = z
     onboarding: onboardingSchema,
     reconcile: reconcileSchema,
     deletionGuard: deletionGuardSchema,
+    lifecycle: lifecycleSchema,
     wecom: z
       .object({
         apiBase: z.url().default('https://qyapi.weixin.qq.com'),
@@ -110,15 +180,7 @@ const runtimeSchema = z
       })
       .strict()
       .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
-    graph: z
-      .object({
-        apiBase: z.url().optional(),
-        tokenUrl: z.url().optional(),
-        notificationUrl: z.url().optional(),
-        usageLocation: z.string().length(2).optional(),
-      })
-      .strict()
-      .default({}),
+    graph: graphSchema,
   })
   .strict();
 

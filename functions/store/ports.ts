@@ -64,10 +64,12 @@ export interface StateRecord {
   /**
    * Which side's action put the pair in a disabled state: 'wecom' (member deleted/disabled in
    * WeCom, so we disabled the mailbox) or 'mailbox' (mailbox offboarded, so we disabled the
-   * member) or 'gate' (onboarding gate holds the member until the mailbox exists). Lets the
+   * member) or 'gate' (onboarding gate holds the member until the mailbox exists) or
+   * 'incomplete' (mailbox source: a member created from a mailbox account is held disabled
+   * until its record is complete: a name and a department WeCom knows). Lets the
    * worker tell its own echoes and a rehire apart from a new offboarding.
    */
-  disabledBy?: 'wecom' | 'mailbox' | 'gate';
+  disabledBy?: 'wecom' | 'mailbox' | 'gate' | 'incomplete';
   /** Offboarding: when the mailbox was seen offboarded, and when the WeCom member may be deleted. */
   offboardedAt?: string;
   deleteAfter?: string;
@@ -101,9 +103,10 @@ export interface IntentStep {
  * the values written (never the values). `redo`: not observable but idempotent (tags).
  */
 export type StepExpectation =
-  | { wecom: 'enabled' | 'disabled' | 'absent' }
+  | { wecom: 'enabled' | 'disabled' | 'absent' | 'exists' }
   | { mailbox: 'exists' | 'enabled' | 'disabled'; id?: string }
   | { mailboxFields: Record<string, string | null> }
+  | { wecomFields: Record<string, string | null> }
   | { redo: 'tag'; tagId: number };
 
 export interface Intent {
@@ -192,7 +195,9 @@ export type AuditAction =
   | 'held'
   /** An operator's decision on a held action. */
   | 'approve'
-  | 'reject';
+  | 'reject'
+  /** A WeCom-side edit of a mailbox-authoritative field, put back to the mailbox's value. */
+  | 'revert';
 
 export interface AuditChange {
   field: string;

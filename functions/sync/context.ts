@@ -7,6 +7,7 @@
  */
 import type { RuntimeConfig } from '../config/runtime';
 import type { MailboxDirectory } from '../mailbox/directory';
+import type { ChangeFeed } from '../mailbox/provider';
 import type { SyncMessage } from '../queue/messages';
 import type { FieldCipher } from '../security/ports';
 import { redactText } from '../core/redact';
@@ -35,8 +36,12 @@ export interface EngineDeps {
   enqueue?: (msgs: SyncMessage[]) => Promise<void>;
   /** Simulate: read both sides, decide, audit with outcome 'dry-run', write nothing. */
   dryRun?: boolean;
-  /** Graph subscription lifecycle (reauthorizationRequired …): the subscriptions helper renews. */
-  onSubscriptionLifecycle?: (message: SyncMessage) => Promise<void>;
+  /**
+   * A message on `mailbox:<provider>:subscription` (a lifecycle notice of the push channel):
+   * the provider's hook, `connection.feed.onLifecycle` (mailbox/provider.ts), which renews,
+   * recreates or catches up as its system needs. The engine knows no provider.
+   */
+  onSubscriptionLifecycle?: ChangeFeed['onLifecycle'];
   /** The webhook's address key (HMAC under the webhook secret), to resolve `mailbox:address:<key>` subjects. */
   addressKey?: (email: string) => string;
 }

@@ -22,6 +22,12 @@
  * 11  | present  | disabled        | rehire: hint create_user, s.status 'deleted'| enable-mailbox (reset state) + profile
  * 20  | present  | disabled        | s.disabledBy = 'gate', the account is the one we linked (restored) | enable-mailbox + enable-member + profile
  * 21  | present  | disabled        | s.disabledBy = 'gate', otherwise            | noop: stays gated (reconcile reports why)
+ *
+ * With lifecycle.source 'mailbox' (people are born in the mailbox; an account carries its
+ * WeCom userid in employeeId), checked first:
+ * 22  | absent   | enabled         |                                             | create-member (disabled; enabled once complete)
+ * 23  | disabled | enabled         | s.disabledBy = 'incomplete'                 | enable-member once the record is complete, + profile
+ * 24  | present  | missing         | never linked                                | noop: born in WeCom, not ours to provision
  * 12  | enabled  | disabled        | s.disabledBy = 'wecom'                      | enable-mailbox + profile
  * 13  | disabled | disabled        | s.disabledBy = 'wecom'                      | noop
  * 14  | disabled | disabled        | s.disabledBy = 'mailbox' (already offboarded)| noop (echo of our own write)
@@ -53,7 +59,8 @@ export type Decision =
   | { row: number; kind: 'create'; gate: boolean; rehire: boolean }
   | { row: number; kind: 'offboard-member' }
   | { row: number; kind: 'enable-mailbox'; rehire: boolean; andMember?: boolean }
-  | { row: number; kind: 'enable-member'; cause: 'mailbox' | 'gate' }
+  | { row: number; kind: 'enable-member'; cause: 'mailbox' | 'gate' | 'complete' }
+  | { row: number; kind: 'create-member' }
   | { row: number; kind: 'profile' };
 
 export function memberState(w: WecomUser | undefined): MemberState {
@@ -75,12 +82,19 @@ export interface DecideInput {
   s: StateRecord | undefined;
   hint?: string;
   gate: boolean;
+  /** Where people are born (lifecycle.source); default 'wecom'. */
+  source?: 'wecom' | 'mailbox';
 }
 
-export function decide({ w, m, s, hint, gate }: DecideInput): Decision {
+export function decide({ w, m, s, hint, gate, source }: DecideInput): Decision {
   const W = memberState(w);
   const M = accountState(m, s);
   const by = s?.disabledBy;
+  if (source === 'mailbox') {
+    if (W === 'absent' && M === 'enabled') return { row: 22, kind: 'create-member' };
+    if (W === 'disabled' && M === 'enabled' && by === 'incomplete') return { row: 23, kind: 'enable-member', cause: 'complete' };
+    if (W !== 'absent' && M === 'missing') return { row: 24, kind: 'noop' };
+  }
   const rehire = hint === 'create_user' && s?.status === 'deleted';
   const offboardedByUs = by === 'mailbox' && (s?.status === 'pending-delete' || s?.status === 'disabled' || s?.status === 'deleted');
 

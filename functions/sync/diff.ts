@@ -5,7 +5,8 @@
  * - `null` is an explicit clear: a change only when the current side has a value.
  * - An unknown current value (the adapter did not report the field) is only overwritten
  *   with a value, never "cleared" again and again.
- * - A field whose authority is the mailbox is never changed by the sync.
+ * - Only fields WeCom owns are diffed here (authority 'wecom', see authority.ts); the
+ *   mailbox-owned ones flow the other way (to-wecom.ts), 'none' nowhere.
  * - Departments compare in order (main department first); extattr compares by key.
  */
 import { CONTACT_FIELDS, type Contact, type ContactField } from '../core/model';
@@ -17,7 +18,7 @@ export interface FieldDiff {
   new: unknown;
 }
 
-export type Authority = Partial<Record<ContactField, 'wecom' | 'mailbox'>>;
+export type Authority = Partial<Record<ContactField, 'wecom' | 'mailbox' | 'none'>>;
 
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -38,7 +39,7 @@ export function diffContact(desired: Contact, current: Contact, authority: Autho
   const want = desired as unknown as Record<string, unknown>;
   const have = current as unknown as Record<string, unknown>;
   for (const field of CONTACT_FIELDS) {
-    if (authority[field] === 'mailbox') continue;
+    if ((authority[field] ?? 'wecom') !== 'wecom') continue;
     const next = want[field];
     if (next === undefined) continue;
     const prev = have[field];

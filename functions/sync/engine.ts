@@ -13,6 +13,7 @@ import { RunContext, type EngineDeps, type SyncOutcome } from './context';
 import { syncParty } from './party';
 import { syncPerson } from './person';
 import { resolveSubject } from './resolve';
+import { linkAccount, prepareBirth } from './birth';
 import { userSubject } from '../core/model';
 
 export type { EngineDeps, SyncOutcome, EngineMetrics } from './context';
@@ -65,6 +66,20 @@ async function runOnce(message: SyncMessage, deps: EngineDeps, contexts: RunCont
       contexts.push(ctx);
       await syncPerson(ctx, r.userid);
       return ctx.outcome();
+    }
+    case 'birth': {
+      const born = await prepareBirth(probe, r.account);
+      if ('userid' in born) {
+        const ctx = new RunContext(deps, message, userSubject(born.userid));
+        contexts.push(ctx);
+        await linkAccount(ctx, born.userid, r.account);
+        await syncPerson(ctx, born.userid);
+        return ctx.outcome();
+      }
+      if ('refused' in born) await probe.audit({ action: 'refused', target: 'mailbox', outcome: 'refused', reason: born.refused });
+      else deps.metrics?.count('outOfScope');
+      probe.reason ??= 'refused' in born ? born.refused : born.outOfScope;
+      return probe.outcome();
     }
     case 'party':
       await syncParty(probe, r.id);

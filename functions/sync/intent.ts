@@ -24,7 +24,7 @@ import { releaseAll } from './claims';
 import type { AuditEntry, RunContext } from './context';
 import { memberState } from './decide';
 import type { Contact } from '../core/model';
-import { normalizeMailboxAccount } from './normalize';
+import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
 import { canonicalValue, putState } from './state-record';
 
 /** A step as the run performs it: the persisted part, and the unmasked changes for the live audit. */
@@ -95,7 +95,19 @@ export async function fieldsExpectation(ctx: RunContext, desired: Contact, field
 }
 
 async function observed(ctx: RunContext, e: StepExpectation, w: WecomUser | undefined, m: MailboxAccount | undefined): Promise<boolean> {
-  if ('wecom' in e) return e.wecom === 'absent' ? !w : w !== undefined && memberState(w) === e.wecom;
+  if ('wecom' in e) {
+    if (e.wecom === 'absent') return !w;
+    return w !== undefined && (e.wecom === 'exists' || memberState(w) === e.wecom);
+  }
+  if ('wecomFields' in e) {
+    if (!w) return false;
+    const { config } = ctx.deps;
+    const current = normalizeWecomUser(w, { departments: await ctx.deps.departments.get(), addressRule: config.addressRule, mailDomain: config.mailDomain }).contact as unknown as Record<string, unknown>;
+    for (const [field, want] of Object.entries(e.wecomFields)) {
+      if ((await fieldHash(ctx, field, current[field])) !== want) return false;
+    }
+    return true;
+  }
   if ('mailbox' in e) {
     if (!m || m.deleted || (e.id !== undefined && m.id !== e.id)) return false;
     return e.mailbox === 'exists' || (e.mailbox === 'enabled') === m.enabled;

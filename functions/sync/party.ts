@@ -9,10 +9,17 @@ import type { RunContext } from './context';
 import { departmentPath } from './tree';
 import { partySubject, type Subject } from '../core/model';
 import { putState } from './state-record';
+import { resolveAuthority } from './authority';
 
 export async function syncParty(ctx: RunContext, id: string): Promise<void> {
   const { departments, state, mailbox } = ctx.deps;
   departments.invalidate();
+  // Department groups mirror WeCom's departments only while departments flow from WeCom
+  // (with the mailbox as the source, its own department attribute is the record).
+  if (resolveAuthority(ctx.deps.config).departments !== 'wecom') {
+    ctx.count('noop');
+    return;
+  }
   const tree = await departments.get();
   const subject = partySubject(id);
   const s = await state.get(subject);

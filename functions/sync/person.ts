@@ -7,6 +7,9 @@
  */
 import type { MailboxAccount } from '../mailbox/directory';
 import type { IntentOutcome, StateRecord } from '../store/ports';
+import { partySubject, type Contact } from '../core/model';
+import { mailboxOwned, resolveAuthority } from './authority';
+import { newMember, planToWecom, type ToWecomPlan } from './to-wecom';
 import type { WecomUser } from '../wecom/contacts';
 import { releaseAll, releaseChanged } from './claims';
 import type { RunContext } from './context';
@@ -38,7 +41,7 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
   // A run that died between its writes left its intent: audit what it did, then decide afresh.
   const s = stored?.intent ? await recoverIntent(ctx, stored, w, m) : stored;
 
-  const d = decide({ w, m, s, hint: ctx.message.hint, gate: ctx.deps.config.onboarding?.gate ?? true });
+  const d = decide({ w, m, s, hint: ctx.message.hint, gate: ctx.deps.config.onboarding?.gate ?? true, source: ctx.deps.config.lifecycle?.source });
   if (!(await passGuard(ctx, d, s))) return;
   await act(ctx, userid, d, w, m, s);
   await settleHeld(ctx, s);
@@ -89,13 +92,133 @@ async function act(ctx: RunContext, userid: string, d: ReturnType<typeof decide>
       await converge(ctx, w!, { ...m!, enabled: true }, s, lead, true);
       return;
     }
-    case 'enable-member':
-      await converge(ctx, w!, m!, s, [enableMember(ctx, userid, d.cause === 'gate' ? 'onboarding gate: mailbox exists' : 'mailbox re-enabled within the grace period')], true);
+    case 'create-member':
+      await createMember(ctx, userid, m!, s);
       return;
+    case 'enable-member': {
+      if (d.cause === 'complete') {
+        const plan = await planToWecom(ctx, m!, w, s, await ctx.deps.departments.get(), resolveAuthority(ctx.deps.config));
+        if (plan.missing.length) {
+          await refuseOnce(ctx, s, 'incomplete', `member held disabled: the record is incomplete: ${plan.missing.join('; ')}`);
+          return;
+        }
+      }
+      const why = { gate: 'onboarding gate: mailbox exists', mailbox: 'mailbox re-enabled within the grace period', complete: 'record complete: the member may work' }[d.cause];
+      await converge(ctx, w!, m!, s, [enableMember(ctx, userid, why)], true);
+      return;
+    }
     case 'profile':
       await converge(ctx, w!, m!, s, [], false);
       return;
   }
+}
+
+/**
+ * user/update steps for the mailbox-owned fields that differ: one for fields the mailbox
+ * changed ('update'), one for WeCom-side edits put back ('revert'), each with only its fields.
+ */
+async function updateWecom(ctx: RunContext, userid: string, plan: ToWecomPlan): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (const revert of [false, true]) {
+    const changes = plan.changes.filter((c) => c.revert === revert);
+    if (!changes.length) continue;
+    const patch = Object.assign({}, ...changes.map((c) => c.patch)) as Partial<Omit<WecomUser, 'userid'>>;
+    const expect = await fieldsExpectation(ctx, plan.owned as Contact, changes.map((c) => c.field));
+    steps.push(
+      step(
+        {
+          action: revert ? 'revert' : 'update',
+          target: 'wecom',
+          changes: auditChanges(changes),
+          reason: revert ? 'the mailbox is authoritative for these fields: a WeCom-side edit put back' : 'changed in the mailbox (authoritative for these fields)',
+        },
+        { wecomFields: 'mailboxFields' in expect ? expect.mailboxFields : {} },
+        () => ctx.deps.wecom.updateUser(userid, patch),
+      ),
+    );
+  }
+  return steps;
+}
+
+/**
+ * A member born in the mailbox (decision row 22): created in WeCom DISABLED with what the
+ * account gives, and enabled in the same run only when the record is complete (a name and a
+ * department WeCom knows); otherwise it is held ('incomplete') and reconcile says what is
+ * missing. A missing department path is created first when lifecycle.createDepartments is on.
+ */
+async function createMember(ctx: RunContext, userid: string, m: MailboxAccount, s: StateRecord | undefined): Promise<void> {
+  const { config, wecom } = ctx.deps;
+  const authority = resolveAuthority(config);
+  let tree = await ctx.deps.departments.get();
+  let plan = await planToWecom(ctx, m, undefined, s, tree, authority);
+  const path = m.department?.trim();
+  if (path && plan.mainDepartment === undefined) {
+    // Maybe created meanwhile (or by us, in an interrupted run): look again before anything else.
+    tree = await ctx.deps.departments.fresh(0);
+    if (tree.idOfPath(path) === undefined && config.lifecycle.createDepartments) {
+      await createDepartmentPath(ctx, path);
+      tree = await ctx.deps.departments.fresh(0);
+    }
+    plan = await planToWecom(ctx, m, undefined, s, tree, authority);
+  }
+  const complete = plan.missing.length === 0;
+  const input = newMember(userid, m, plan);
+  const steps: Step[] = [
+    step(
+      {
+        action: 'create',
+        target: 'wecom',
+        changes: auditChanges(
+          (['name', 'position', 'mobile', 'email', 'departments'] as const)
+            .filter((f) => plan.owned[f] !== undefined && plan.owned[f] !== null)
+            .map((f) => ({ field: f, new: f === 'departments' ? (plan.owned.departments ?? [])[0] : plan.owned[f] })),
+        ),
+        reason: `mailbox is the source: member created from the mailbox account${complete ? '' : `, held disabled: ${plan.missing.join('; ')}`}`,
+      },
+      { wecom: 'exists' },
+      () => wecom.createUser(input),
+      (err) => `WeCom member creation failed: ${errorReason(err)}`,
+    ),
+  ];
+  if (complete) steps.push(enableMember(ctx, userid, 'record complete: the member may work'));
+  const outcome: IntentOutcome = complete ? activeOutcome(m.id) : { set: { status: 'gated', disabledBy: 'incomplete', targetId: m.id }, clear: ['offboardedAt', 'deleteAfter'] };
+  const rec = await perform(ctx, s ?? newRecord(ctx, userid), steps, outcome);
+  // Remembered as synced: what WeCom got (not a department it does not have yet).
+  const desired = { userid, ...plan.owned } as Contact;
+  if (plan.mainDepartment === undefined) delete desired.departments;
+  await persist(ctx, withOutcome(rec, outcome), { desired, changes: [], refusals: [] }, complete ? {} : { refused: { incomplete: plan.missing.join('; ') } }, true);
+}
+
+/**
+ * Create a department path's missing segments in WeCom (lifecycle.createDepartments), each
+ * exactly once: a claim on the path serialises concurrent runs, and the tree is re-read
+ * before each creation. Audited under the new department's subject.
+ */
+async function createDepartmentPath(ctx: RunContext, path: string): Promise<void> {
+  const segments = path.split('/');
+  let parent = 1;
+  for (let i = 0; i < segments.length; i++) {
+    const prefix = segments.slice(0, i + 1).join('/');
+    const tree = await ctx.deps.departments.fresh(0);
+    const known = tree.idOfPath(prefix);
+    if (known !== undefined) {
+      parent = known;
+      continue;
+    }
+    const owner = ctx.dryRun ? ctx.subject : await ctx.deps.state.claimUnique('department-path', await ctx.deps.cipher.hash('department-path', prefix), ctx.subject);
+    if (owner !== ctx.subject) return; // another run is creating it: this person waits (held incomplete) for the next run
+    const id = await ctx.write(() => ctx.deps.wecom.createDepartment(segments[i]!, parent), -1);
+    await ctx.audit({ subject: partySubject(id), action: 'create', target: 'wecom', changes: [{ field: 'path', new: prefix }], reason: `mailbox department path created in WeCom for ${ctx.subject} (lifecycle.createDepartments)` });
+    parent = id;
+  }
+}
+
+/** Audit a refusal once per distinct reason (the state remembers what it already reported). */
+async function refuseOnce(ctx: RunContext, s: StateRecord | undefined, key: string, reason: string): Promise<void> {
+  const seen = (s?.fields.refused ?? {}) as Record<string, string>;
+  if (seen[key] === reason) return;
+  await ctx.audit({ action: 'refused', target: 'wecom', outcome: 'refused', reason });
+  if (s) await putState(ctx, { ...s, fields: { ...s.fields, refused: { ...seen, [key]: reason } } });
 }
 
 function enableMember(ctx: RunContext, userid: string, reason: string): Step {
@@ -201,10 +324,19 @@ async function converge(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: Sta
   }
   const refused = await auditRefusals(ctx, plan, s);
   const steps = plan.changes.length ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
+  // The other direction: fields the mailbox owns are written to WeCom (a WeCom edit put back).
+  const authority = resolveAuthority(ctx.deps.config);
+  if (mailboxOwned(authority).length && !plan.outOfScope) {
+    const toWecom = await planToWecom(ctx, m, w, s, await ctx.deps.departments.get(), authority);
+    steps.push(...(await updateWecom(ctx, w.userid, toWecom)));
+    // What the state remembers as synced is the mailbox's value for the fields it owns.
+    Object.assign(plan.desired, toWecom.owned);
+  }
   // Both sides enabled: the pair is active, whatever offboarding or gate state was stored.
   const outcome = activeOutcome(m.id);
   const rec = await perform(ctx, s ?? newRecord(ctx, w.userid), steps, outcome);
-  const groups = await moveGroups(ctx, m.id, plan, s);
+  // Department groups mirror WeCom's departments: kept only while departments flow from WeCom.
+  const groups = authority.departments === 'wecom' ? await moveGroups(ctx, m.id, plan, s) : {};
   const mustWrite =
     force || steps.length > 0 || !s || s.targetId !== m.id || s.status !== 'active' || s.disabledBy !== undefined || s.deleteAfter !== undefined || s.offboardedAt !== undefined;
   await persist(ctx, withOutcome(rec, outcome), plan, { ...groups, refused: Object.keys(refused).length ? refused : undefined }, mustWrite);

@@ -10,6 +10,7 @@ import type { AuditChange } from '../store/ports';
 import type { WecomUser } from '../wecom/contacts';
 import { claim, isUniqueField } from './claims';
 import type { RunContext } from './context';
+import { resolveAuthority } from './authority';
 import { diffContact } from './diff';
 import { toMailboxInput } from './mapping';
 import { isSensitiveField, type Contact } from '../core/model';
@@ -107,7 +108,7 @@ export async function planProfile(
 
   const current = currentContact(m, s, w.userid);
   delete current.enabled;
-  const diff = diffContact(desired, current, config.profile.authority ?? {}) as FieldChange[];
+  const diff = diffContact(desired, current, resolveAuthority(config)) as FieldChange[];
 
   // Uniqueness claims (mobile, email) are independent single-item writes: made side by side.
   const owners = await Promise.all(

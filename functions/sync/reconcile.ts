@@ -17,6 +17,8 @@ import type { AuditInput, AuditLog, AuditRecord } from '../store/ports';
 import type { WecomDepartment, WecomUser } from '../wecom/contacts';
 import type { EngineDeps, SyncOutcome } from './context';
 import { memberState } from './decide';
+import { resolveAuthority } from './authority';
+import { deriveUserid, outOfScope as accountOutOfScope } from './birth';
 import { diffContact } from './diff';
 import { syncSubject } from './engine';
 import { isSensitiveField, userSubject, type Contact } from '../core/model';
@@ -158,6 +160,14 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
   }
 
   // ---------------------------------------------------------------- mailbox side (streamed)
+  const mailboxSource = deps.config.lifecycle.source === 'mailbox';
+  const accountSubject = (id: string) => `mailbox:${deps.mailbox.provider}:${id}`;
+  /** Mailbox source: unlinked accounts in scope, by the userid the rule gives them (collisions are judged after the listing). */
+  const births = new Map<string, string[]>();
+  /** Every employeeId a live account carries. */
+  const linked = new Set<string>();
+  /** Enabled accounts whose member is disabled: the onboarding hold ('incomplete') or drift, told apart by the state. */
+  const wecomDisabled: Array<{ userid: string; accountId: string }> = [];
   let mailboxAccounts = 0;
   let managed = 0;
   /** Disabled on both sides: offboarded (in sync) — unless the onboarding gate is what holds them. */
@@ -170,10 +180,18 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
       mailboxAccounts++;
       if (m.deleted) continue;
       if (!m.employeeId) {
-        add({ class: 'unmanaged', subject: `mailbox:${deps.mailbox.provider}:${m.id}`, accountId: m.id, detail: 'no employeeId link: not managed, never touched' });
+        // With the mailbox as the source, an unlinked account in scope is a person WeCom lacks.
+        if (mailboxSource && (await accountOutOfScope(deps, m)) === undefined) {
+          const derived = deriveUserid(deps.config.lifecycle.useridRule, m);
+          if ('refused' in derived) add({ class: 'userid-invalid', subject: accountSubject(m.id), accountId: m.id, detail: derived.refused });
+          else births.set(derived.userid, [...(births.get(derived.userid) ?? []), m.id]);
+          continue;
+        }
+        add({ class: 'unmanaged', subject: accountSubject(m.id), accountId: m.id, detail: 'no employeeId link: not managed, never touched' });
         continue;
       }
       managed++;
+      linked.add(m.employeeId);
       if (m.department && !knownPaths.has(m.department)) {
         add({ class: 'mailbox-department-unknown', subject: userSubject(m.employeeId), userid: m.employeeId, accountId: m.id, detail: `mailbox department '${m.department}' is not a WeCom department path` });
       }
@@ -182,12 +200,35 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
         const verdict = comparePerson(deps, m, people.get(m.employeeId), add);
         if (verdict === 'in-sync') inSync++;
         else if (verdict === 'both-disabled') bothDisabled.push(m.employeeId);
+        else if (verdict === 'wecom-disabled') wecomDisabled.push({ userid: m.employeeId, accountId: m.id });
       }
     }
     cursor = page.next;
     deps.progress?.({ phase: 'mailbox', done: mailboxAccounts });
   } while (cursor);
 
+  for (const { userid, accountId } of wecomDisabled) {
+    const base = { subject: userSubject(userid), userid, accountId };
+    const s = await deps.state.get(userSubject(userid));
+    if (s?.disabledBy === 'incomplete') {
+      const missing = (s.fields.refused as Record<string, string> | undefined)?.incomplete;
+      add({ ...base, class: 'incomplete', detail: `created disabled, waiting for a complete record${missing ? `: ${missing}` : ''}` });
+    } else add({ ...base, class: 'disabled-in-wecom', detail: 'WeCom member disabled but mailbox active' });
+  }
+  for (const [userid, accountIds] of births) {
+    const clash =
+      accountIds.length > 1
+        ? `${accountIds.length} accounts derive it`
+        : people.has(userid) || outOfScope.has(userid)
+          ? `WeCom already has a member with it (if it is this person, set the account's employeeId to '${userid}' by hand)`
+          : linked.has(userid)
+            ? 'another mailbox account already carries it'
+            : undefined;
+    for (const id of accountIds) {
+      if (clash) add({ class: 'userid-collision', subject: accountSubject(id), accountId: id, detail: `userid '${userid}' collides: ${clash}` });
+      else add({ class: 'not-yet-linked', subject: accountSubject(id), accountId: id, userid, detail: `new account in scope: to be created in WeCom as '${userid}'` });
+    }
+  }
   for (const userid of bothDisabled) {
     const gated = await gateReason(deps, userid, 'its mailbox account exists but is disabled: enable it (a mail administrator’s decision) and the member is enabled next');
     if (gated === undefined) inSync++;
@@ -196,7 +237,13 @@ export async function reconcileAll(deps: ReconcileDeps, opts: ReconcileOptions =
   for (const [userid, p] of people) {
     if (p.seen) continue;
     if (p.enabled) {
-      add({ class: 'missing-in-mailbox', subject: userSubject(userid), userid, detail: 'WeCom member has no mailbox account' });
+      add({
+        class: 'missing-in-mailbox',
+        subject: userSubject(userid),
+        userid,
+        // With the mailbox as the source nothing creates mailboxes: a person must (no repair).
+        detail: mailboxSource ? 'WeCom member has no mailbox account: the mailbox is the source, create the account there' : 'WeCom member has no mailbox account',
+      });
       continue;
     }
     // A disabled member without a mailbox has nothing to provision, unless the onboarding
@@ -290,13 +337,14 @@ async function collect(deps: ReconcileDeps, map: Map<string, string[]>, masked: 
 }
 
 /** Compare one managed account with its WeCom person. */
-function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | undefined, add: (f: Finding) => void): 'in-sync' | 'drift' | 'both-disabled' {
+function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | undefined, add: (f: Finding) => void): 'in-sync' | 'drift' | 'both-disabled' | 'wecom-disabled' {
   const userid = m.employeeId!;
   const base = { subject: userSubject(userid), userid, accountId: m.id };
   if (!p) {
     // Already disabled: offboarded, nothing left to do (the mailbox owns deleting it).
     if (!m.enabled) return 'in-sync';
-    add({ ...base, class: 'extra-in-mailbox', detail: 'managed account (employeeId) whose userid is not in WeCom' });
+    if (deps.config.lifecycle.source === 'mailbox') add({ ...base, class: 'missing-in-wecom', detail: 'linked account whose WeCom member is gone: the member is created again' });
+    else add({ ...base, class: 'extra-in-mailbox', detail: 'managed account (employeeId) whose userid is not in WeCom' });
     return 'drift';
   }
   if (p.seen) {
@@ -308,14 +356,11 @@ function comparePerson(deps: ReconcileDeps, m: MailboxAccount, p: WecomRecord | 
     add({ ...base, class: 'offboarded-in-mailbox', detail: 'mailbox disabled but WeCom member active' });
     return 'drift';
   }
-  if (!p.enabled && m.enabled) {
-    add({ ...base, class: 'disabled-in-wecom', detail: 'WeCom member disabled but mailbox active' });
-    return 'drift';
-  }
+  if (!p.enabled && m.enabled) return 'wecom-disabled';
   if (!p.enabled) return 'both-disabled';
   const current: Contact = { ...normalizeMailboxAccount(m), userid };
   delete current.enabled;
-  const changes = diffContact(p.desired, current, deps.config.profile.authority ?? {}).filter(
+  const changes = diffContact(p.desired, current, resolveAuthority(deps.config)).filter(
     // The mailbox keeps only the main department: compare that one.
     (c: { field: string }) =>
       !(c.field === 'departments' && (p.desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)) && !p.shared?.has(c.field),
@@ -368,6 +413,7 @@ async function repair(deps: ReconcileDeps, findings: Finding[], managed: number,
   const bySubject = new Map<string, Finding[]>();
   for (const f of findings) {
     if (!REPAIRABLE.has(f.class) || !f.userid) continue;
+    if (f.class === 'missing-in-mailbox' && deps.config.lifecycle.source === 'mailbox') continue; // a person creates the account
     const list = bySubject.get(f.subject) ?? [];
     list.push(f);
     bySubject.set(f.subject, list);

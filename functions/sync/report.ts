@@ -7,11 +7,18 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
+import { message, type Locale } from '../core/messages';
 import { redactText } from '../core/redact';
 
 export const DRIFT_CLASSES = [
   'missing-in-mailbox',
   'gated',
+  // lifecycle.source 'mailbox': the mailbox account is the record
+  'not-yet-linked',
+  'missing-in-wecom',
+  'incomplete',
+  'userid-collision',
+  'userid-invalid',
   'extra-in-mailbox',
   'fields-differ',
   'offboarded-in-mailbox',
@@ -35,6 +42,10 @@ export const REPAIRABLE: ReadonlySet<DriftClass> = new Set<DriftClass>([
   'fields-differ',
   'offboarded-in-mailbox',
   'disabled-in-wecom',
+  // Born through the engine (derive, link, create disabled), recreated, or enabled once complete.
+  'not-yet-linked',
+  'missing-in-wecom',
+  'incomplete',
 ]);
 
 /** Listed for information: an account without employeeId is not ours and is never touched. */
@@ -114,12 +125,17 @@ export function neutralizeCell(value: string): string {
 
 export const CSV_COLUMNS = ['class', 'subject', 'userid', 'accountId', 'departmentId', 'fields', 'detail', 'repair', 'actions'] as const;
 
-export function reportCsv(report: ReconcileReport): string {
+/** The header row in the reader's language (English: the column names themselves); order and meaning never change. */
+export function csvHeader(locale: Locale = 'en'): string[] {
+  return CSV_COLUMNS.map((c) => message(locale, `report.column.${c}`));
+}
+
+export function reportCsv(report: ReconcileReport, locale: Locale = 'en'): string {
   const rows = report.findings.map((f) =>
     [f.class, f.subject, f.userid ?? '', f.accountId ?? '', f.departmentId?.toString() ?? '', (f.fields ?? []).join(' '), f.detail ?? '', f.repair ?? '', (f.actions ?? []).join(' ')].map(neutralizeCell),
   );
   // A UTF-8 BOM so Excel opens Chinese names correctly.
-  return '\ufeff' + stringify([[...CSV_COLUMNS], ...rows]);
+  return '\ufeff' + stringify([csvHeader(locale), ...rows]);
 }
 
 export function reportJson(report: ReconcileReport): string {

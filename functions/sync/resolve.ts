@@ -4,10 +4,13 @@
  * address subject (signed webhook that names only an email) through the address key. An account with no employeeId link is not ours: hands off.
  */
 import type { Subject } from '../core/model';
+import type { MailboxAccount } from '../mailbox/directory';
 import type { RunContext } from './context';
 
 export type Resolution =
   | { kind: 'user'; userid: string }
+  /** lifecycle.source 'mailbox': an account without a WeCom userid yet (birth.ts decides). */
+  | { kind: 'birth'; account: MailboxAccount }
   | { kind: 'party'; id: string }
   | { kind: 'subscription' }
   | { kind: 'unresolved'; reason: string; auditOnce: boolean };
@@ -30,7 +33,10 @@ export async function resolveSubject(ctx: RunContext, subject: Subject): Promise
   if (provider !== mailbox.provider) return { kind: 'unresolved', reason: `no adapter for provider '${provider}'`, auditOnce: false };
   const account = await mailbox.get(id);
   if (!account) return { kind: 'unresolved', reason: 'mailbox account not found and not linked in state', auditOnce: false };
-  if (!account.employeeId) return { kind: 'unresolved', reason: 'not managed: no employeeId link', auditOnce: true };
+  if (!account.employeeId) {
+    if (ctx.deps.config.lifecycle.source === 'mailbox') return { kind: 'birth', account };
+    return { kind: 'unresolved', reason: 'not managed: no employeeId link', auditOnce: true };
+  }
   return { kind: 'user', userid: account.employeeId };
 }
 
@@ -50,7 +56,10 @@ async function resolveAddressKey(ctx: RunContext, key: string): Promise<Resoluti
     const page = await mailbox.listPage(cursor);
     for (const account of page.accounts) {
       if (!account.email || addressKey(account.email) !== key.toLowerCase()) continue;
-      if (!account.employeeId) return { kind: 'unresolved', reason: 'not managed: no employeeId link', auditOnce: true };
+      if (!account.employeeId) {
+        if (ctx.deps.config.lifecycle.source === 'mailbox') return { kind: 'birth', account };
+        return { kind: 'unresolved', reason: 'not managed: no employeeId link', auditOnce: true };
+      }
       return { kind: 'user', userid: account.employeeId };
     }
     cursor = page.next;

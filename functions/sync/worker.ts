@@ -7,7 +7,7 @@
  * Different groups run concurrently.
  */
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { log } from '../core/log';
 import type { DeadLetterSink, SyncMessage } from '../queue/messages';
 import type { EngineDeps } from './context';

@@ -15,7 +15,7 @@
  * - Errors name the API and the errcode only: the token travels in the query string, as WeCom
  *   requires, so URLs are never put in an error or a log line.
  */
-import { WecomApiError, type WecomContacts, type WecomDepartment, type WecomUser } from './contacts';
+import { WecomApiError, type WecomContacts, type WecomDepartment, type WecomUser, type WecomUserInput } from './contacts';
 import { backoffMs, TokenCache } from '../core/retry';
 import { classifyErrcode } from './errcodes';
 
@@ -83,6 +83,16 @@ export class WecomApiClient implements WecomContacts {
 
   async updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>): Promise<void> {
     await this.call('user/update', 'contacts', { body: { ...patch, userid } });
+  }
+
+  async createUser(user: WecomUserInput): Promise<void> {
+    await this.call('user/create', 'contacts', { body: user });
+  }
+
+  async createDepartment(name: string, parentId: number): Promise<number> {
+    const r = await this.call('department/create', 'contacts', { body: { name, parentid: parentId } });
+    if (typeof r.id !== 'number') throw new WecomApiError('WeCom department/create answered without an id', 0, false);
+    return r.id;
   }
 
   async deleteUser(userid: string): Promise<void> {

@@ -42,6 +42,25 @@ export interface WecomContacts {
   deleteUser(userid: string): Promise<void>;
   /** Add users to a tag (the onboarding gate's optional "provisioned" tag). */
   addTagUsers?(tagId: number, userids: string[]): Promise<void>;
+  /** Create a member (lifecycle.source 'mailbox'). The userid, name and a department are required. */
+  createUser(user: WecomUserInput): Promise<void>;
+  /** Create a department under `parentId`; returns its id (lifecycle.createDepartments). */
+  createDepartment(name: string, parentId: number): Promise<number>;
+}
+
+/** What user/create takes (contacts-sync secret). `mobile` in WeCom's form: "+86 13800138000". */
+export interface WecomUserInput {
+  userid: string;
+  name: string;
+  department: number[];
+  main_department?: number;
+  mobile?: string;
+  telephone?: string;
+  email?: string;
+  position?: string;
+  address?: string;
+  /** 0: created disabled (held until the record is complete). */
+  enable: 0 | 1;
 }
 
 export class WecomApiError extends ProviderError {

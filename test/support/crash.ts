@@ -49,7 +49,7 @@ export function crashingDeps(h: Harness, crashAt = Infinity): { deps: EngineDeps
 /** What must be the same after a crash and redelivery as after an uninterrupted run. */
 export function worldOf(h: Harness) {
   return {
-    wecom: [...h.wecom.users.values()].map((u) => ({ userid: u.userid, enable: u.enable })).sort((a, b) => a.userid.localeCompare(b.userid)),
+    wecom: [...h.wecom.users.values()].map((u) => ({ userid: u.userid, enable: u.enable, name: u.name, position: u.position, department: u.department })).sort((a, b) => a.userid.localeCompare(b.userid)),
     accounts: [...h.mailbox.accounts.values()]
       .map((a) => ({ employeeId: a.employeeId, enabled: a.enabled, deleted: a.deleted === true, jobTitle: a.jobTitle, mobile: a.mobile, department: a.department, groups: h.mailbox.groupsOf(a.id) }))
       .sort((a, b) => String(a.employeeId).localeCompare(String(b.employeeId))),

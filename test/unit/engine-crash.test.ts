@@ -88,6 +88,25 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'mailbox source: an account is born (linked, member created disabled, enabled)',
+    config: { lifecycle: { source: 'mailbox' } },
+    async setup(h) {
+      h.mailbox.accounts.set('m1', { id: 'm1', email: 'born@example.com', enabled: true, kind: 'member', displayName: 'Born', department: '技术部/研发组', jobTitle: 'PM' });
+      return once(h, h.message('mailbox:graph:m1', 'graph.updated', { source: 'mailbox', operator: 'graph-notification' }));
+    },
+  },
+  {
+    name: 'mailbox source: a WeCom edit put back (revert) and a mailbox change written (update)',
+    config: { lifecycle: { source: 'mailbox' } },
+    async setup(h) {
+      h.mailbox.accounts.set('m2', { id: 'm2', email: 'rev@example.com', enabled: true, kind: 'member', displayName: 'Rev', department: '技术部/研发组', jobTitle: 'PM' });
+      await syncSubject(h.message('mailbox:graph:m2', 'graph.updated', { source: 'mailbox' }), h.deps);
+      h.wecomAdmin('rev', { position: '随便' });
+      h.mailbox.admin('m2', { displayName: 'Reverend' });
+      return once(h, h.message('user:rev', 'update_user'));
+    },
+  },
+  {
     name: 'grace deleter deletes after the period',
     async setup(h) {
       const id = await onboarded(h, 'hal');

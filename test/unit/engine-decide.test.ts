@@ -97,6 +97,18 @@ describe('person decision table', () => {
       expect(run({ w: W.disabled, m: M.disabled, s: S({ status: 'gated', disabledBy: 'gate' }), hint }).kind).not.toBe('offboard-member');
     }
   });
+  it('row 22 (mailbox source): the account is linked, no WeCom member → create the member (also after a WeCom deletion)', () => {
+    expect(run({ w: W.absent, m: M.enabled, source: 'mailbox' })).toMatchObject({ row: 22, kind: 'create-member' });
+    expect(run({ w: W.absent, m: M.enabled, s: S(), source: 'mailbox' })).toMatchObject({ row: 22, kind: 'create-member' });
+    expect(run({ w: W.absent, m: M.enabled, s: S() })).toMatchObject({ row: 3 }); // WeCom as the source: offboard the mailbox
+  });
+  it('row 23 (mailbox source): a member held incomplete → enable once complete', () => {
+    expect(run({ w: W.disabled, m: M.enabled, s: S({ status: 'gated', disabledBy: 'incomplete' }), source: 'mailbox' })).toMatchObject({ row: 23, kind: 'enable-member', cause: 'complete' });
+  });
+  it('row 24 (mailbox source): a WeCom-born member without an account is not provisioned', () => {
+    expect(run({ w: W.enabled, m: M.missing, source: 'mailbox' })).toMatchObject({ row: 24, kind: 'noop' });
+    expect(run({ w: W.enabled, m: M.missing })).toMatchObject({ row: 9, kind: 'create' });
+  });
   it('row 19: both enabled → profile sync', () => {
     expect(run({ w: W.enabled, m: M.enabled, s: S() })).toMatchObject({ row: 19, kind: 'profile' });
     expect(run({ w: { userid: 'u1' }, m: M.enabled })).toMatchObject({ row: 19 });

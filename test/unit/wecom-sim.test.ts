@@ -200,8 +200,13 @@ describe('WeCom simulator: /cgi-bin API', () => {
     expect((await cgi('user/get?userid=ghost', app)).errcode).toBe(60111);
     expect((await cgi('user/update', contacts, { userid: 'ghost', enable: 0 })).errcode).toBe(60111);
     expect((await cgi('user/delete?userid=ghost', contacts)).errcode).toBe(60111);
-    expect((await cgi('user/create', contacts, { userid: 'n', name: 'New', department: [2] })).errcode).toBe(0);
-    expect((await cgi('user/create', contacts, { userid: 'n', name: 'New' })).errcode).toBe(60102);
+    expect((await cgi('user/create', contacts, { userid: 'n', name: 'New', department: [2] })).errcode).toBe(60129); // a mobile or an email is required
+    expect((await cgi('user/create', contacts, { userid: 'n', name: 'New', department: [2], mobile: '+86 13800138000' })).errcode).toBe(0);
+    expect((await cgi('user/create', contacts, { userid: 'n', name: 'New', email: 'n@example.com' })).errcode).toBe(60102);
+    expect((await cgi('user/create', contacts, { userid: 'n2', name: 'Twin', mobile: '+86 13800138000' })).errcode).toBe(60104);
+    expect((await cgi('department/create', contacts, { name: '新部门', parentid: 2 })).errcode).toBe(0);
+    expect((await cgi('department/create', contacts, { name: '新部门', parentid: 2 })).errcode).toBe(60008);
+    expect((await cgi('department/create', contacts, { name: 'X', parentid: 999 })).errcode).toBe(60003);
     expect(sim.users.get('n')).toMatchObject({ department: [2], main_department: 2, status: 4 });
     // WeCom does not echo API writes as callbacks.
     expect(sim.pendingCallbacks()).toBe(0);

@@ -36,6 +36,11 @@ export interface WecomSimOptions {
   tokenTtlSeconds?: number;
   /** Keep the directory in `<persistDir>/wecom.jsonl` (journal.ts): it survives a restart, even a kill -9. */
   persistDir?: string;
+  /**
+   * What `getcallbackip` answers as `ip_list` (addresses or CIDRs). Default ['127.0.0.1']: the
+   * simulator posts its callbacks from loopback, so a source check fed by it lets them in.
+   */
+  callbackIps?: string[];
 }
 
 export interface PendingCallback {
@@ -68,13 +73,16 @@ export interface WecomSim {
   expireTokens(): void;
   /** The next `times` calls of `api` answer `errcode`. */
   failNext(api: string, errcode: number, times?: number): void;
+  /** Change what `getcallbackip` answers (WeCom changing its callback ranges). */
+  setCallbackIps(ips: string[]): void;
 }
 
 type Secret = 'app' | 'contacts';
 
 const READ_APIS = new Set(['user/get', 'department/list', 'department/get']);
-const WRITE_APIS = new Set(['user/create', 'user/update', 'user/delete', 'user/batchdelete', 'tag/addtagusers']);
-const BOTH_APIS = new Set(['user/list_id', 'department/simplelist']);
+const WRITE_APIS = new Set(['user/create', 'user/update', 'user/delete', 'user/batchdelete', 'tag/addtagusers', 'department/create']);
+// getcallbackip: any application's token may call it (WeCom: "权限说明: 无限定").
+const BOTH_APIS = new Set(['user/list_id', 'department/simplelist', 'getcallbackip']);
 const HIDDEN = ['mobile', 'email', 'biz_mail', 'telephone', 'address'] as const;
 const MAX_BODY = 1024 * 1024;
 
@@ -88,7 +96,11 @@ const ERRMSG: Record<number, string> = {
   48009: 'api forbidden for this secret and ip',
   60011: 'no privilege to access/modify contact/party/agent',
   60003: 'department not found',
+  60008: 'department existed',
   60102: 'UserID existed',
+  60104: 'mobile existed',
+  60106: 'email existed',
+  60129: 'mobile and email can not be both empty',
   60111: 'userid not found',
   60123: 'invalid party id',
 };
@@ -144,6 +156,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
   const listings = new Map<string, WecomUser[]>();
   const MAX_LISTINGS = 4;
   const visible = opts.sensitiveFieldsVisible ?? true;
+  let callbackIps = [...(opts.callbackIps ?? ['127.0.0.1'])];
   const ttl = opts.tokenTtlSeconds ?? 7200;
 
   const send = (res: ServerResponse, status: number, value: unknown) =>
@@ -311,6 +324,8 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     if (!body) return answer(res, 47001);
 
     switch (name) {
+      case 'getcallbackip':
+        return answer(res, 0, { ip_list: [...callbackIps] });
       case 'user/get': {
         const u = users.get(query.get('userid') ?? '');
         if (!u) return answer(res, 60111);
@@ -334,10 +349,27 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
         const d = departments.get(Number(query.get('id')));
         return d ? answer(res, 0, { department: { ...d } }) : answer(res, 60123);
       }
+      case 'department/create': {
+        // Writes through the API are not echoed as callbacks (docs/architecture.md).
+        const name = typeof body.name === 'string' ? body.name.trim() : '';
+        const parentid = Number(body.parentid);
+        if (!name || name.length > 64 || /[\\:*?"<>|]/.test(name)) return answer(res, 40058);
+        if (!departments.has(parentid)) return answer(res, 60003);
+        // WeCom refuses a second department of the same name under one parent (60008).
+        if ([...departments.values()].some((d) => d.parentid === parentid && d.name === name)) return answer(res, 60008);
+        const id = body.id === undefined ? Math.max(0, ...departments.keys()) + 1 : Number(body.id);
+        if (!Number.isInteger(id) || id <= 1 || departments.has(id)) return answer(res, 40058);
+        departments.set(id, { id, name, parentid, order: 0 });
+        return answer(res, 0, { id });
+      }
       case 'user/create': {
         const userid = String(body.userid ?? '');
         if (!userid || typeof body.name !== 'string') return answer(res, 40058);
         if (users.has(userid)) return answer(res, 60102);
+        // A mobile or an email is required, and each is unique in the company.
+        if (!body.mobile && !body.email) return answer(res, 60129);
+        if (body.mobile && [...users.values()].some((u) => u.mobile === body.mobile)) return answer(res, 60104);
+        if (body.email && [...users.values()].some((u) => u.email === body.email)) return answer(res, 60106);
         const dept = validDepartments(body.department) ?? [1];
         if (!dept.length) return answer(res, 60003);
         // status 4: invited, not yet active (a member created through the API has not joined).
@@ -530,6 +562,9 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     },
     failNext(api: string, errcode: number, times = 1) {
       failures.set(api, { errcode, times });
+    },
+    setCallbackIps(ips: string[]) {
+      callbackIps = [...ips];
     },
   };
 }
