@@ -40,7 +40,9 @@ const lines = [
     ? '  For a real app set WECOM_CORP_ID, WECOM_TOKEN, WECOM_ENCODING_AES_KEY (callback only), plus\n' +
       '  WECOM_CONTACTS_SECRET and WECOM_APP_SECRET (the real contacts API), in .env.'
     : '',
-  '  The simulators and /_local/* answer callers on this machine only (never through a tunnel or proxy).',
+  '  The simulators, /_local/* and /console answer callers on this machine only (never through a tunnel or proxy).',
+  '',
+  `Operator console (一次性登录链接 / one-time sign-in link): ${stack.consoleLoginUrl()}`,
   '',
   stack.simulated.wecom ? 'Try it (simulated WeCom → real encrypted callback → queue → worker → mailbox):' : '',
   stack.simulated.wecom ? `  curl -s -XPOST ${b}/_sim/wecom/users -H 'content-type: application/json' \\` : '',

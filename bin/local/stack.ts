@@ -24,9 +24,10 @@ import type { Context } from 'aws-lambda';
 import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
 import { createMailboxEventsHandler } from '../../functions/handlers/mailbox-events';
-import { graphDirectoryFromConfig } from '../../functions/mailbox/graph-from-config';
-import { addressKey } from '../../functions/mailbox/receive';
-import { ensureGraphSubscriptions, type EnsureSubscriptionResult } from '../../functions/mailbox/subscriptions';
+import { stateFeedCursor } from '../../functions/mailbox/feed-cursor';
+import type { PushChannelStatus } from '../../functions/mailbox/provider';
+import { loadMailboxProvider } from '../../functions/mailbox/providers';
+import { addressKey } from '../../functions/mailbox/webhook';
 import type { SyncMessage } from '../../functions/queue/messages';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { StoredHashKey } from '../../functions/security/hash-key';
@@ -42,7 +43,12 @@ import { sweepInbox } from '../../functions/queue/sweep';
 import { localDigestJobDeps, localDigestPaths } from '../../functions/audit/local';
 import { runAuditDigest } from '../../functions/audit/run';
 import { storedAuditChainKey } from '../../functions/security/audit-chain-key';
+import { DynamoCallbackIpList } from '../../functions/store/callback-ip-list';
+import { createCallbackSourceCheck } from '../../functions/wecom/callback-source';
+import { refreshCallbackIps, wecomCallbackIpSource } from '../../functions/wecom/callback-ips-refresh';
 import { WecomApiClient } from '../../functions/wecom/api';
+import { createConsole } from '../console/index';
+import { localTarget } from '../cli/target';
 import { toApiGatewayEvent, readBody, writeResult } from './apigw';
 import { startDynalite, type LocalDynamo } from './dynalite';
 import { LocalFifoQueue } from './queue';
@@ -65,7 +71,7 @@ export interface LocalStackOptions {
   env?: NodeJS.ProcessEnv;
   /** Print lines for the operator (default: console.log). */
   print?: (line: string) => void;
-  /** Runs of the grace-period deleter and subscription renewal (ms; default 60 s / 1 h; 0 = off). */
+  /** Runs of the grace-period deleter (ms; default 60 s; 0 = off). */
   graceIntervalMs?: number;
   /** Runs of the audit digest signer (ms; default 1 h; 0 = off). */
   auditDigestIntervalMs?: number;
@@ -73,6 +79,7 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   /** Accept and queue events, but do not process them (LOCAL_QUEUE_PAUSED=1): to inspect the queue. */
   paused?: boolean;
+  /** Runs of the mailbox feed upkeep: renewal when due, delta catch-up (ms; default 15 min with push, 1 min with the delta feed; 0 = off). */
   subscriptionIntervalMs?: number;
   now?: () => Date;
 }
@@ -97,7 +104,9 @@ export interface LocalStack {
   dynamo: LocalDynamo;
   engine: EngineDeps;
   config: RuntimeConfig;
-  subscription?: EnsureSubscriptionResult;
+  subscription?: PushChannelStatus;
+  /** A one-time sign-in link to the operator console (/console). */
+  consoleLoginUrl(): string;
   /** Wait until the queue is empty and the simulators have delivered everything. */
   settle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -173,6 +182,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     },
   });
 
+  const provider = await loadMailboxProvider(config.provider);
+
   const dynamo = await startDynalite(opts.persist === false ? {} : { path: join(dataDir, 'dynamodb') });
   const { client, tables } = dynamo;
   const keys = new LocalFileKeyProvider(join(dataDir, 'master.key'));
@@ -193,7 +204,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       });
   const graphSim = realGraph
     ? undefined
-    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret, persistDir: simDir });
+    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret, persistDir: simDir, cloud: config.graph.cloud });
 
   const wecom = new WecomApiClient({
     apiBase: config.wecom.apiBase,
@@ -201,13 +212,17 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     contactsSecret: creds.contactsSecret,
     appSecret: creds.appSecret,
   });
-  const graph = graphDirectoryFromConfig(config, creds);
-
   // The queue, its dedupe window and its dead letters live in the embedded DynamoDB: an event
   // is on disk before its callback is answered, and a restart after kill -9 picks up where it
   // stopped (in-flight messages again after their visibility timeout).
   const visibilitySeconds = Number(env.LOCAL_QUEUE_VISIBILITY_SECONDS ?? 30);
   const queue = await LocalFifoQueue.open({ client, maxReceiveCount: 5, retryDelayMs: 500, visibilityTimeoutMs: (visibilitySeconds > 0 ? visibilitySeconds : 30) * 1000 });
+  // The provider's adapter, and its change feed (push channel upkeep and/or the delta cursor).
+  const mailbox = provider.create(
+    config,
+    { ...creds },
+    { now, feed: { cursor: stateFeedCursor(new DynamoStateStore(client, tables.state), provider.name, now), enqueue: (m) => queue.enqueue(m) } },
+  );
   const inbox = new DynamoInbox(client, tables.inbox);
   // Audit links are HMACs under a key only this stack (via the local master key) can unwrap.
   const chain = storedAuditChainKey(keys, client, tables.state);
@@ -217,7 +232,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const counters: Record<string, number> = {};
   const engine: EngineDeps = {
     wecom,
-    mailbox: graph,
+    mailbox: mailbox.directory,
     state: new DynamoStateStore(client, tables.state),
     audit,
     cipher,
@@ -237,42 +252,55 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   });
   queue.setConsumer(worker);
 
+  // WeCom's published callback sources (getcallbackip), refreshed hourly into one inbox item.
+  // Enforced against the simulated WeCom only: behind a tunnel (callback-only / real WeCom)
+  // every caller looks like the tunnel's local end, so the check would refuse WeCom itself.
+  const callbackIps = new DynamoCallbackIpList(client, tables.inbox);
+  const refreshIps = () =>
+    refreshCallbackIps({
+      source: wecomCallbackIpSource({ apiBase: config.wecom.apiBase, corpId: creds.corpId, secrets: [creds.appSecret, creds.contactsSecret] }),
+      store: callbackIps,
+    }).catch((err: Error) => print(`local: WeCom callback IP refresh failed: ${err.name}`));
+  const sourceCheck = modes.wecom === 'simulated' ? createCallbackSourceCheck({ store: callbackIps, mode: 'enforce', maxAgeMs: 24 * 3_600_000 }) : undefined;
   const callback = createWecomCallbackHandler({
     keys: { corpId: creds.corpId, token: creds.token, encodingAESKey: creds.encodingAESKey },
     inbox,
     queue,
     replayWindowSeconds: config.wecom.replayWindowSeconds,
+    ...(sourceCheck ? { sourceCheck } : {}),
   });
   const mailboxEvents = createMailboxEventsHandler({
     inbox,
     queue,
-    provider: 'graph',
+    provider: config.provider,
     clientState: creds.clientState,
     webhookSecret: creds.webhookSecret,
   });
 
-  let subscription: EnsureSubscriptionResult | undefined;
+  let subscription: PushChannelStatus | undefined;
   let lastGraceRun: unknown;
   const renewSubscription = async () => {
-    subscription = await ensureGraphSubscriptions(graph, {
-      notificationUrl: config.graph.notificationUrl!,
-      clientState: creds.clientState,
-      now,
-    });
-    return subscription;
+    const r = await mailbox.feed.upkeep();
+    if (r.subscription) subscription = r.subscription;
+    return r;
   };
 
   const sendJson = (res: ServerResponse, status: number, value: unknown) =>
     void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
 
+  // The operator console (bin/console): the CLI's own target on this stack, behind the admin token.
+  const consoleApp = createConsole({ target: () => localTarget({ dataDir, env }), token: admin });
+
   routes.handle = async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (path === '/healthz') return sendJson(res, 200, { ok: true });
-    if (path.startsWith('/_sim/') || path.startsWith('/_local/')) {
+    const isConsole = path === '/console' || path.startsWith('/console/');
+    if (path.startsWith('/_sim/') || path.startsWith('/_local/') || isConsole) {
       const refused = notLocal(req);
       if (refused) return sendJson(res, 403, { error: refused });
     }
+    if (isConsole) return consoleApp.handle(req, res);
     // The simulators get the path after their prefix WITH the query string (tokens, $filter …).
     // A side that runs with real credentials has no simulator mounted at all.
     if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, (req.url ?? '/').slice('/_sim/wecom'.length));
@@ -348,6 +376,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       return r;
     });
   await sweep(0);
+  // The simulator is served by this very server: only now can the list be fetched from it.
+  if (modes.wecom === 'simulated') await refreshIps();
   const paused = opts.paused ?? env.LOCAL_QUEUE_PAUSED === '1';
   if (!paused) queue.start();
   try {
@@ -371,9 +401,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     // Signed digests of every chain head: what makes a removed or rewritten trail visible.
     timers.push(setInterval(() => void runAuditDigest(digestJob).catch((err: Error) => print(`local: audit digest failed: ${err.name}`)), digestEvery).unref());
   }
+  if (modes.wecom === 'simulated') timers.push(setInterval(() => void refreshIps(), 3_600_000).unref());
   const sweepEvery = opts.sweepIntervalMs ?? 60_000;
   if (sweepEvery > 0) timers.push(setInterval(() => void sweep().catch((err: Error) => print(`local: inbox sweep failed: ${err.name}`)), sweepEvery).unref());
-  const renewEvery = opts.subscriptionIntervalMs ?? 3_600_000;
+  // The feed's upkeep: renewal (when due) and the delta catch-up; with the delta feed (no push)
+  // this timer IS the mailbox feed, so every minute.
+  const renewEvery = opts.subscriptionIntervalMs ?? (mailbox.feed.kind === 'push' ? 15 * 60_000 : 60_000);
   if (renewEvery > 0) timers.push(setInterval(() => void renewSubscription().catch(() => undefined), renewEvery).unref());
 
   // What the CLI needs to find this stack (no secrets: those stay in demo-credentials.json).
@@ -439,8 +472,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         if (before === 0 && queue.depth === 0) return;
       }
     },
+    consoleLoginUrl: () => consoleApp.loginUrl(baseUrl),
     close: async () => {
       for (const t of timers) clearInterval(t);
+      await consoleApp.close();
       await queue.close();
       await new Promise<void>((ok) => server.close(() => ok()));
       server.closeAllConnections?.();
