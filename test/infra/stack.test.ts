@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_RETENTION_DAYS } from '../../functions/store/audit';
 import { tableDefinitions } from '../../functions/store/tables';
 import { PROJECT_ROOT } from '../../lib/app';
-import { toSyncConfig } from '../../lib/config';
+import { feedSchedule, toSyncConfig } from '../../lib/config';
 import { ESM_REQUIRE_BANNER, HANDLERS, RUNTIME_SDK, SIZING, type HandlerName } from '../../lib/functions';
 import { DIGEST_LOCK_MARGIN_DAYS } from '../../lib/audit-digest';
 import { ACCESS, AUDIT_DENIED_ACTIONS, CALLBACK_IP_LIST_DENIED_ACTIONS } from '../../lib/stack';
@@ -343,7 +343,7 @@ describe('schedules, alarms, outputs', () => {
     );
     expect(byTarget).toEqual({
       [ids.fn.reconcile]: s.config.schedules.reconcile,
-      [ids.fn.subscriptions]: s.config.schedules.subscriptions,
+      [ids.fn.subscriptions]: feedSchedule(s.config),
       [ids.fn['grace-deleter']]: s.config.schedules.graceDeleter,
       [ids.fn.health]: s.config.schedules.health,
       [ids.fn['inbox-sweeper']]: s.config.schedules.inboxSweep,
@@ -351,6 +351,7 @@ describe('schedules, alarms, outputs', () => {
       [ids.fn['wecom-callback-ips']]: s.config.schedules.callbackIps,
     });
     expect(s.config.schedules.callbackIps).toBe('rate(1 hour)');
+    expect(feedSchedule(s.config)).toBe('rate(15 minutes)'); // push + delta catch-up (Graph global)
     expect(s.config.schedules.inboxSweep).toBe('rate(5 minutes)'); // cdk.json leaves the default
     expect(s.config.schedules.auditDigest).toBe('rate(1 hour)');
   });
