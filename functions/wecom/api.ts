@@ -16,6 +16,7 @@
  *   requires, so URLs are never put in an error or a log line.
  */
 import { WecomApiError, type WecomContacts, type WecomDepartment, type WecomUser, type WecomUserInput } from './contacts';
+import { RateLimiter } from '../core/rate-limit';
 import { backoffMs, TokenCache } from '../core/retry';
 import { classifyErrcode } from './errcodes';
 
@@ -31,6 +32,11 @@ export interface WecomApiOptions {
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
   now?: () => number;
+  /**
+   * This process's budget per API per minute (core/rate-limit.ts): calls wait for it instead
+   * of meeting WeCom's limit (10,000/min per API per corp, then a 60 s block). Absent: none.
+   */
+  callsPerMinute?: number;
 }
 
 type Secret = 'app' | 'contacts';
@@ -47,6 +53,8 @@ export class WecomApiClient implements WecomContacts {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly base: string;
+  /** Per-API budget of this process (undefined: no limit). */
+  readonly limiter?: RateLimiter;
 
   constructor(private readonly opts: WecomApiOptions) {
     this.fetch = opts.fetch ?? ((...a) => globalThis.fetch(...a));
@@ -54,6 +62,7 @@ export class WecomApiClient implements WecomContacts {
     this.now = opts.now ?? Date.now;
     this.base = opts.apiBase.replace(/\/+$/, '');
     this.tokens = { app: new TokenCache(() => this.fetchToken('app'), this.now), contacts: new TokenCache(() => this.fetchToken('contacts'), this.now) };
+    if (opts.callsPerMinute) this.limiter = new RateLimiter({ perMinute: opts.callsPerMinute, now: this.now, sleep: this.sleep });
   }
 
   async getUser(userid: string): Promise<WecomUser | undefined> {
@@ -136,6 +145,7 @@ export class WecomApiClient implements WecomContacts {
     let refreshed = false;
     for (let attempt = 0; ; ) {
       const token = await this.tokens[secret].get();
+      await this.limiter?.take(api);
       const query = new URLSearchParams({ access_token: token, ...(opt.query ?? {}) });
       let r: Json | undefined;
       let failure: { reason: string; retryAfterMs?: number; errcode: number } | undefined;

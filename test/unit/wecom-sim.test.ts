@@ -334,6 +334,22 @@ describe('WeCom simulator: /cgi-bin API', () => {
     expect(await tokenOf(CORP.appSecret)).toBeTruthy();
   });
 
+  it('rateLimit: per API per corp; over it the API answers 45009 until its block ends, other APIs and gettoken unaffected', async () => {
+    await srv.close();
+    sim = createWecomSim({ ...CORP, rateLimit: { perApi: 3, windowMs: 60_000, blockMs: 150 } });
+    srv = await sim.start();
+    seed('a');
+    const app = await tokenOf(CORP.appSecret);
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await cgi('user/get?userid=a', app)).errcode);
+    expect(codes).toEqual([0, 0, 0, 45009, 45009]);
+    expect((await cgi('department/list', app)).errcode).toBe(0);
+    expect(await tokenOf(CORP.appSecret)).toBeTruthy();
+    expect(sim.rateLimited).toEqual({ 'user/get': 2 });
+    await new Promise((t) => setTimeout(t, 200)); // the block ends; the window still counts
+    expect((await cgi('user/get?userid=a', app)).errcode).toBe(45009);
+  });
+
   it('unknown API → 40058; a body that is not JSON → 47001', async () => {
     const contacts = await tokenOf(CORP.contactsSecret);
     expect((await cgi('user/frobnicate', contacts)).errcode).toBe(40058);

@@ -41,6 +41,14 @@ export interface WecomSimOptions {
    * simulator posts its callbacks from loopback, so a source check fed by it lets them in.
    */
   callbackIps?: string[];
+  /**
+   * WeCom's frequency limit per API per corp (DESIGN facts: 10,000 calls/min and 150,000/h;
+   * a minute limit exceeded blocks the API for 60 s). Over the limit every call of that API
+   * is answered 45009 until the block ends. Off by default.
+   */
+  rateLimit?: { perApi: number; windowMs?: number; blockMs?: number };
+  /** The clock of the rate limit's windows (tests: a virtual one shared with the client). */
+  now?: () => number;
 }
 
 export interface PendingCallback {
@@ -58,6 +66,8 @@ export interface WecomSim {
   tags: Map<number, Set<string>>;
   /** Calls per API name ('gettoken', 'user/get', …). */
   calls: Record<string, number>;
+  /** Calls answered 45009 per API (rateLimit). */
+  rateLimited: Record<string, number>;
   /** Callback deliveries made, the latest 1,000 (status 0 = could not connect). */
   deliveries: Array<{ changeType: string; status: number; answer: string }>;
   /**
@@ -92,6 +102,7 @@ const ERRMSG: Record<number, string> = {
   40014: 'invalid access_token',
   42001: 'access_token expired',
   47001: 'data format error',
+  45009: 'api freq out of limit',
   40058: 'invalid parameter',
   48009: 'api forbidden for this secret and ip',
   60011: 'no privilege to access/modify contact/party/agent',
@@ -146,6 +157,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
   // Callbacks being posted right now: a flush skips them, so none is sent twice at once.
   const sending = new Set<number>();
   const calls: Record<string, number> = {};
+  const rateLimited: Record<string, number> = {};
   const deliveries: WecomSim['deliveries'] = [];
   const tokens = new Map<string, { secret: Secret; expiresAt: number }>();
   const failures = new Map<string, { errcode: number; times: number }>();
@@ -292,8 +304,25 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     return out;
   }
 
+  /** Per API: calls in the current window, and until when it is blocked (rateLimit). */
+  const windows = new Map<string, { start: number; count: number; blockedUntil: number }>();
+  function overLimit(name: string): boolean {
+    const limit = opts.rateLimit;
+    if (!limit) return false;
+    const t = (opts.now ?? Date.now)();
+    const w = windows.get(name) ?? { start: t, count: 0, blockedUntil: 0 };
+    windows.set(name, w);
+    const refuse = () => ((rateLimited[name] = (rateLimited[name] ?? 0) + 1), true);
+    if (t < w.blockedUntil) return refuse();
+    if (t - w.start >= (limit.windowMs ?? 60_000)) Object.assign(w, { start: t, count: 0 });
+    if (++w.count <= limit.perApi) return false;
+    w.blockedUntil = t + (limit.blockMs ?? 60_000);
+    return refuse();
+  }
+
   async function api(req: IncomingMessage, res: ServerResponse, name: string, query: URLSearchParams): Promise<void> {
     calls[name] = (calls[name] ?? 0) + 1;
+    if (name !== 'gettoken' && overLimit(name)) return answer(res, 45009);
     // Injected errcodes (failNext): gettoken fails before issuing, other APIs after the token
     // check (a dead token is still reported as such, as WeCom does).
     const injected = (): number | undefined => {
@@ -533,6 +562,7 @@ export function createWecomSim(opts: WecomSimOptions): WecomSim {
     departments,
     tags,
     calls,
+    rateLimited,
     deliveries,
     async start() {
       const server = createServer((req, res) => void handle(req, res, req.url ?? '/'));
