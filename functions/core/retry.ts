@@ -30,6 +30,15 @@ export function retryAfterMs(header: string | null | undefined, capMs = 300_000)
 }
 
 /**
+ * A server's Retry-After, spread: at least what it asked, plus up to one more second (or as
+ * much again, when it asked less). Every caller throttled in the same second would otherwise
+ * come back in the same instant, meet the limit together, and waste the seconds between.
+ */
+export function spreadRetryAfter(ms: number): number {
+  return Math.round(ms + Math.random() * Math.min(ms, 1_000));
+}
+
+/**
  * An access token, fetched once for every concurrent caller and kept until shortly before
  * it expires (5 minutes early, or at half-life for short tokens), so no request starts with
  * a token about to lapse. `drop(value)` forgets it after the server refused it.

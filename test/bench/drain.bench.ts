@@ -20,7 +20,8 @@
  * Env: DRAIN_QUEUE=memory|durable|both (default both), DRAIN_ROUNDS (default 1: rounds of the
  *      comparison, alternating which queue goes first), DRAIN_DYNALITE=inprocess (default:
  *      dynalite in a child process), DRAIN_N (default 10000), DRAIN_GRAPH_RATE (Graph calls/s,
- *      default 400), DRAIN_SHARDS (parallel FIFO consumers ≈ Lambda concurrency, default 16).
+ *      default 150), DRAIN_SHARDS (parallel FIFO consumers ≈ Lambda concurrency, default 32).
+ *      The Graph simulator runs in its own process (support/sims-process.ts).
  */
 import { availableParallelism } from 'node:os';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -28,7 +29,6 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
 import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
 import { LocalFifoQueue } from '../../bin/local/queue';
-import { createGraphSim } from '../../bin/local/sim/graph';
 import { startKmsServer } from '../../bin/local/sim/kms';
 import { parseRuntimeConfig } from '../../functions/config/runtime';
 import { createSyncWorkerHandler } from '../../functions/handlers/sync-worker';
@@ -45,13 +45,18 @@ import type { EngineDeps } from '../../functions/sync/context';
 import { CachedDepartmentTree } from '../../functions/sync/departments';
 import type { WecomContacts } from '../../functions/wecom/contacts';
 import { FakeWecom } from '../support/sync-fakes';
-import { cpuMeter, dynaliteChildPid } from './support/cpu';
+import { cpuMeter, dynaliteChildPid, procCpuSeconds } from './support/cpu';
+import { startSimsProcess } from './support/sims-process';
 
 type QueueKind = 'memory' | 'durable';
 
 const N = Number(process.env.DRAIN_N ?? 10_000);
-const RATE = Number(process.env.DRAIN_GRAPH_RATE ?? 400);
-const SHARDS = Number(process.env.DRAIN_SHARDS ?? 16);
+// Below what one worker process can drive on a 2-core machine (~70 events/s = ~210 Graph
+// calls/s at full CPU), so the drain is bounded by Graph's budget, as in production where the
+// worker scales out, and the figure measures how well the product uses that budget.
+const RATE = Number(process.env.DRAIN_GRAPH_RATE ?? 150);
+// ≈ 5 worker containers × a batch of 10 in flight, less what FIFO groups serialize.
+const SHARDS = Number(process.env.DRAIN_SHARDS ?? 32);
 /** Repeat the comparison this many times (alternating which kind goes first). */
 const ROUNDS = Math.max(1, Number(process.env.DRAIN_ROUNDS ?? 1));
 const KINDS: QueueKind[] = process.env.DRAIN_QUEUE === 'memory' ? ['memory'] : process.env.DRAIN_QUEUE === 'durable' ? ['durable'] : ['memory', 'durable'];
@@ -117,8 +122,9 @@ async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awai
   const keys = new KmsKeyProvider(new KMSClient({ ...LOCAL_AWS, endpoint: kms.endpoint }), kms.keyId);
   const cipher = new EnvelopeCipher({ keys, hashKey: new StoredHashKey(keys, client, tables.state) });
 
-  const sim = createGraphSim({ tenantId: 't', clientId: 'c', clientSecret: 's', rateLimit: { perSecond: RATE }, retryAfterSeconds: 1 });
-  const srv = await sim.start();
+  // The Graph simulator in its own process: this process's CPU is then the worker's.
+  const sims = await startSimsProcess({ corp: { corpId: 'ww', contactsSecret: 'c', appSecret: 'a' }, wecomPerMinute: 10_000, graphRate: RATE, seed: 0 });
+  const srv = { baseUrl: sims.graphBase };
   const status: Record<string, number> = {};
   const graph = new GraphDirectory({
     apiBase: srv.baseUrl,
@@ -214,6 +220,7 @@ async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awai
 
   const t0 = performance.now();
   const cpu = cpuMeter(dynalitePid);
+  const simsCpu0 = procCpuSeconds(sims.pid);
   let done = false;
   const progress = setInterval(() => {
     if (done) return;
@@ -227,10 +234,10 @@ async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awai
   clearInterval(progress);
 
   // ---- correctness
-  const perEmployee = new Map<string, number>();
-  for (const u of sim.users.values()) if (u.employeeId) perEmployee.set(u.employeeId, (perEmployee.get(u.employeeId) ?? 0) + 1);
-  const lost = [...fake.users.keys()].filter((id) => !perEmployee.has(id)).length;
-  const duplicates = [...perEmployee.values()].filter((n) => n > 1).length;
+  const stats = await sims.stats();
+  const simsShare = (procCpuSeconds(sims.pid) - simsCpu0) / seconds;
+  const lost = N - stats.distinctLinks;
+  const duplicates = stats.linked - stats.distinctLinks;
   const gatedLeft = [...fake.users.values()].filter((u) => u.enable !== 1).length;
   const deadLetters = parked.length + queues.reduce((n, q) => n + q.deadLetters.length, 0);
 
@@ -251,7 +258,7 @@ async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awai
   console.log(`  enqueued one by one in ${f(enqueueSeconds, 1)} s (${f(N / enqueueSeconds, 0)}/s; queue DynamoDB calls: ${list(queueEnqueueCalls)})`);
   console.log(`  drained in ${f(seconds, 1)} s → ${f(eventsPerSec, 1)} events/s`);
   console.log(`  Graph: ${graphOk} successful calls (${f(graphOkPerEvent)}/event), ${graph429} answered 429; achieved ${f(graphOk / seconds, 0)} ok calls/s of ${RATE}`);
-  console.log(`  rate-limit bound: ${f(boundEventsPerSec, 1)} events/s → achieved ${f((100 * eventsPerSec) / boundEventsPerSec, 1)} % of the bound (target ≥ 80 %)`);
+  console.log(`  rate-limit bound: ${f(boundEventsPerSec, 1)} events/s → achieved ${f((100 * eventsPerSec) / boundEventsPerSec, 1)} % of the bound (target ≥ 85 %)`);
   console.log(`  lost: ${lost}, duplicate accounts: ${duplicates}, members left gated: ${gatedLeft}, dead letters: ${deadLetters}`);
   console.log(`  DynamoDB per event (worker): ${f(dynWrites / N)} writes, ${f(dynReads / N)} reads  (${list(dynamo)})`);
   const queueCallCount = Object.values(queueCalls).reduce((a, b) => a + b, 0);
@@ -266,15 +273,15 @@ async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awai
   console.log(`  WeCom API per event: ${f(wecomTotal / N)} (${Object.entries(wecomCalls).map(([k, v]) => `${k} ${v}`).join(', ')}) — in-process WecomContacts`);
   const pct = (x: number) => `${f(100 * x, 0)} %`;
   console.log(
-    `  CPU while draining (100 % = one core of ${availableParallelism()}): bench process ${pct(share.self)} (worker, Graph sim, KMS${dynalitePid ? '' : ', dynalite'}), ` +
-      `${dynalitePid ? `dynalite child ${pct(share.child)}` : 'dynalite in the bench process'}, other processes on the machine ${pct(share.others)}`,
+    `  CPU while draining (100 % = one core of ${availableParallelism()}): worker process ${pct(share.self)} (sync worker, KMS stand-in, in-process WeCom fake${dynalitePid ? '' : ', dynalite'}), ` +
+      `Graph simulator ${pct(simsShare)}, ${dynalitePid ? `dynalite child ${pct(share.child)}` : 'dynalite in the bench process'}, other processes on the machine ${pct(Math.max(0, share.others - simsShare))}`,
   );
   // Per event, CPU time hardly depends on what else runs on the machine; wall time does.
   console.log(`  CPU per event: bench process ${f((1000 * share.self * seconds) / N)} ms${dynalitePid ? `, dynalite child ${f((1000 * share.child * seconds) / N)} ms` : ''}`);
   console.log(`  engine counters: ${JSON.stringify(counts)}`);
 
   await Promise.all(queues.map((q) => q.close()));
-  await srv.close();
+  await sims.close();
   client.destroy();
   queueClient.destroy();
   for (const name of [...Object.values(tables), ...(kind === 'durable' ? [queueTable] : [])]) await dyn.client.send(new DeleteTableCommand({ TableName: name }));

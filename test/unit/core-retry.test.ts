@@ -1,6 +1,6 @@
 /** The retry timing and token cache every provider client shares (functions/core/retry.ts). */
 import { describe, expect, it } from 'vitest';
-import { backoffMs, retryAfterMs, TokenCache } from '../../functions/core/retry';
+import { backoffMs, retryAfterMs, spreadRetryAfter, TokenCache } from '../../functions/core/retry';
 
 describe('backoffMs', () => {
   it('doubles from base/2..base, never above the cap, never zero', () => {
@@ -28,6 +28,19 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(inTen)).toBeGreaterThan(8_000);
     expect(retryAfterMs('soon')).toBeUndefined();
     expect(retryAfterMs(null)).toBeUndefined();
+  });
+});
+
+describe('spreadRetryAfter', () => {
+  it('never less than asked, at most one second (or as much again) more, and spread', () => {
+    const ones = Array.from({ length: 200 }, () => spreadRetryAfter(1_000));
+    expect(Math.min(...ones)).toBeGreaterThanOrEqual(1_000);
+    expect(Math.max(...ones)).toBeLessThanOrEqual(2_000);
+    expect(new Set(ones).size).toBeGreaterThan(50); // not one instant for everyone
+    const short = Array.from({ length: 200 }, () => spreadRetryAfter(200));
+    expect(Math.max(...short)).toBeLessThanOrEqual(400);
+    expect(Math.max(...Array.from({ length: 200 }, () => spreadRetryAfter(30_000)))).toBeLessThanOrEqual(31_000);
+    expect(spreadRetryAfter(0)).toBe(0);
   });
 });
 

@@ -6,7 +6,8 @@
  * - Client credentials against `<login host>/<tenant>/oauth2/v2.0/token` with the scope
  *   `<graph host>/.default` of the configured cloud (config.ts): the scope follows the cloud,
  *   not the transport, so the local simulator and a proxy see the real scope.
- * - Throttling is 429 (also 503/504) with `Retry-After` in seconds: honoured, else jittered
+ * - Throttling is 429 (also 503/504) with `Retry-After` in seconds: honoured (spread over up to
+ *   one more second, so callers throttled together do not return together), else jittered
  *   backoff from half a second to 30 s (Graph's guidance); after `maxRetries` the error is
  *   retryable and carries the wait, and the queue retries later.
  * - 401 means the token expired or was revoked early: fetched again once, then `auth`.
@@ -17,7 +18,7 @@
  *   the bearer token is never sent anywhere else.
  */
 import { log } from '../../core/log';
-import { backoffMs, retryAfterMs, TokenCache } from '../../core/retry';
+import { backoffMs, retryAfterMs, spreadRetryAfter, TokenCache } from '../../core/retry';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { graphCloud, graphScope, graphTokenUrl, type GraphCloud, type GraphCloudName } from './config';
 
@@ -124,11 +125,12 @@ export class GraphClient {
         continue;
       }
       if (RETRYABLE.has(res.status)) {
-        const wait = retryAfterMs(res.headers.get('retry-after')) ?? backoffMs(attempt, BACKOFF);
+        const asked = retryAfterMs(res.headers.get('retry-after'));
+        const wait = asked !== undefined ? spreadRetryAfter(asked) : backoffMs(attempt, BACKOFF);
         const body = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
         if (attempt >= this.maxRetries) {
           const code = body?.error?.code ?? (res.status === 429 ? 'TooManyRequests' : `http_${res.status}`);
-          throw new MailboxError(`Graph ${o.route} failed: ${res.status} ${code} (after ${attempt} retries)`, true, code, wait, kindOf(res.status));
+          throw new MailboxError(`Graph ${o.route} failed: ${res.status} ${code} (after ${attempt} retries)`, true, code, asked ?? wait, kindOf(res.status));
         }
         log.debug('graph throttled; waiting', { route: o.route, status: res.status, waitMs: wait, attempt });
         await this.sleep(wait);
