@@ -28,7 +28,8 @@ import { z } from 'zod';
 import { CONTACT_FIELDS, SENSITIVE_FIELDS } from '../functions/core/model';
 import { SOURCE_CHECK_MODES } from '../functions/wecom/callback-source';
 import { isMainlandChinaRegion, partitionOf } from './region';
-import { deletionGuardSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
+import { ldapSettingsSchema } from '../functions/config/runtime';
+import { deletionGuardSchema, exmailSettingsSchema, googleSettingsSchema, lifecycleSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
 import { usesPush } from '../functions/mailbox/graph/config';
 import { mailboxProviderNames } from '../functions/mailbox/providers';
 
@@ -100,8 +101,11 @@ const syncProfile = z
       .default('ABROAD'),
     /** PIPL: personal data leaves China only after an approved cross-border assessment/contract. */
     crossBorderApproved: z.boolean().default(false),
-    /** Per field, which side wins. Default: WeCom owns profile and department data. */
-    authority: z.partialRecord(contactField, z.enum(['wecom', 'mailbox'])).default({}),
+    /**
+     * Per field, which way it flows: 'wecom' (WeCom → mailbox), 'mailbox' (mailbox → WeCom, a
+     * WeCom edit put back), 'none' (never touched). Unset: follows lifecycle.source.
+     */
+    authority: z.partialRecord(contactField, z.enum(['wecom', 'mailbox', 'none'])).default({}),
     /** Limit the sync to these department paths (absent = whole organisation). */
     scopeDepartments: z.array(z.string().min(1)).optional(),
   })
@@ -127,10 +131,14 @@ export const deploymentConfigSchema = z
     reconcile: reconcileSchema,
     /** The deletion guard on the event path (held actions wait for `wecom-sync approvals`). */
     deletionGuard: deletionGuardSchema,
+    /** Where people are born: WeCom (default) or the mailbox (README, "The mailbox as the source of truth"). */
+    lifecycle: lifecycleSchema,
     wecom: z
       .object({
         apiBase: httpsUrl.default('https://qyapi.weixin.qq.com'),
         replayWindowSeconds: z.number().int().min(60).max(86_400).default(600),
+        /** Per function container; absent: 9,000 (of WeCom's 10,000/min per API) ÷ (worker concurrency + 1). */
+        callsPerMinute: z.number().int().min(60).max(10_000).optional(),
       })
       .strict()
       .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
@@ -151,6 +159,45 @@ export const deploymentConfigSchema = z
       })
       .strict()
       .default({ cloud: 'global' }),
+    /**
+     * Tencent Exmail: the API base (a proxy), and how the operation log is polled (the change
+     * feed; functions/mailbox/exmail/feed.ts): the same schema as SYNC_CONFIG's `exmail`.
+     */
+    exmail: exmailSettingsSchema.default(() => exmailSettingsSchema.parse({})),
+    /**
+     * Google Workspace: customer, the link's externalIds type, department → org unit mapping,
+     * the users.watch channels (events, lifetime ≤ 6 h; `changeNotifications: false` leaves the
+     * catch-up alone) and the catch-up interval (functions/mailbox/google/config.ts). The same
+     * schema as SYNC_CONFIG's `google`, less `notificationUrl`: the stack sets that one.
+     */
+    google: googleSettingsSchema.omit({ notificationUrl: true }).default(() => googleSettingsSchema.omit({ notificationUrl: true }).parse({})),
+    /**
+     * LDAP / Active Directory: the directory servers, base DN, schema profile and attribute
+     * mapping, writes (off by default) and the polling feed (docs/providers/ldap.md): the same
+     * schema as SYNC_CONFIG's `ldap`; `urls` and `baseDn` are required with provider ldap.
+     */
+    ldap: ldapSettingsSchema.default(() => ldapSettingsSchema.parse({})),
+    /**
+     * An existing VPC for the functions that call the mailbox directory — sync-worker,
+     * reconcile, subscriptions (the feed), grace-deleter, health — required with provider ldap
+     * (the directory sits on the company network, reached from this VPC through a VPN or Direct
+     * Connect). The subnets need routes to the directory servers AND out to WeCom and the AWS
+     * APIs (a NAT gateway, or VPC endpoints for DynamoDB, SQS, KMS, Secrets Manager and S3 plus a
+     * NAT for WeCom); the security groups must allow LDAPS (636) or LDAP (389) out to the servers
+     * and HTTPS (443) out. The receivers stay outside. With wecomEgress.fixedIp the WeCom-calling
+     * functions run here too, and WeCom sees this VPC's NAT address.
+     */
+    vpc: z
+      .object({
+        vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id (vpc-…)'),
+        subnetIds: z
+          .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id (subnet-…)'))
+          .min(1, 'at least one subnet (two, in different availability zones, for availability)')
+          .max(16),
+        securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id (sg-…)')).min(1, 'at least one security group').max(5, 'Lambda takes at most 5 security groups'),
+      })
+      .strict()
+      .optional(),
     schedules: z
       .object({
         reconcile: scheduleExpression.default('cron(0 18 * * ? *)'),
@@ -256,13 +303,34 @@ export const deploymentConfigSchema = z
         message: `provider '${cfg.provider}' is not implemented yet; only ${IMPLEMENTED_PROVIDERS.map((p) => `'${p}'`).join(', ')} is`,
       });
     }
+    if (cfg.provider === 'ldap') {
+      if (!cfg.ldap.urls?.length) {
+        ctx.addIssue({ code: 'custom', path: ['ldap', 'urls'], message: "required with provider 'ldap': the directory servers, tried in order, e.g. [\"ldaps://dc1.corp.example.com\"]" });
+      }
+      if (!cfg.ldap.baseDn) ctx.addIssue({ code: 'custom', path: ['ldap', 'baseDn'], message: "required with provider 'ldap': where the accounts are, e.g. \"OU=People,DC=corp,DC=example,DC=com\"" });
+      if (!cfg.vpc) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['vpc'],
+          message: "required with provider 'ldap': the functions that read the directory run in a VPC with a route to it (VPN or Direct Connect): { vpcId, subnetIds, securityGroupIds }",
+        });
+      }
+      if (cfg.ldap.writes && cfg.ldap.schema === 'ad' && !cfg.ldap.startTls && cfg.ldap.urls?.some((u) => !/^ldaps:/i.test(u))) {
+        ctx.addIssue({ code: 'custom', path: ['ldap', 'urls'], message: 'AD sets the initial password of a new account only over an encrypted connection: use ldaps:// URLs or ldap.startTls with ldap.writes' });
+      }
+    }
   });
 
 export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
 
 /** When the mailbox feed's upkeep runs: as configured, else by what the feed is (see schedules.subscriptions). */
 export function feedSchedule(cfg: DeploymentConfig): string {
-  return cfg.schedules.subscriptions ?? (cfg.provider === 'graph' && !usesPush(cfg.graph) ? 'rate(5 minutes)' : 'rate(15 minutes)');
+  if (cfg.schedules.subscriptions) return cfg.schedules.subscriptions;
+  // LDAP pushes nothing: the uSNChanged / modifyTimestamp poll IS the feed.
+  if (cfg.provider === 'ldap') return 'rate(5 minutes)';
+  // Exmail pushes nothing: its operation-log poll IS the feed.
+  if (cfg.provider === 'exmail') return 'rate(5 minutes)';
+  return cfg.provider === 'graph' && !usesPush(cfg.graph) ? 'rate(5 minutes)' : 'rate(15 minutes)';
 }
 export type DeploymentConfigInput = z.input<typeof deploymentConfigSchema>;
 
@@ -391,8 +459,12 @@ export interface SyncConfigJson {
   onboarding: DeploymentConfig['onboarding'];
   reconcile: DeploymentConfig['reconcile'];
   deletionGuard: DeploymentConfig['deletionGuard'];
-  wecom: DeploymentConfig['wecom'];
+  lifecycle: DeploymentConfig['lifecycle'];
+  wecom: DeploymentConfig['wecom'] & { callsPerMinute: number };
   graph: DeploymentConfig['graph'] & { notificationUrl?: string };
+  exmail: DeploymentConfig['exmail'];
+  google: DeploymentConfig['google'] & { notificationUrl?: string };
+  ldap: DeploymentConfig['ldap'];
 }
 
 /**
@@ -409,7 +481,18 @@ export function toSyncConfig(cfg: DeploymentConfig, notificationUrl?: string): S
     onboarding: cfg.onboarding,
     reconcile: cfg.reconcile,
     deletionGuard: cfg.deletionGuard,
-    wecom: cfg.wecom,
+    lifecycle: cfg.lifecycle,
+    // WeCom's limit is per corp; every worker container (and one more, for reconcile and the
+    // CLI) gets its share, so together they stay under it.
+    wecom: { ...cfg.wecom, callsPerMinute: cfg.wecom.callsPerMinute ?? Math.floor(9_000 / (cfg.workerReservedConcurrency + 1)) },
     graph: notificationUrl ? { ...cfg.graph, notificationUrl } : { ...cfg.graph },
+    exmail: cfg.exmail,
+    // A Google deployment's channels deliver to its events route; the stack passes one events
+    // URL (…/mailbox/events/graph today), of which Google's is the sibling.
+    google:
+      cfg.provider === 'google' && notificationUrl
+        ? { ...cfg.google, notificationUrl: notificationUrl.replace(/\/mailbox\/events\/[a-z]+$/, '/mailbox/events/google') }
+        : { ...cfg.google },
+    ldap: cfg.ldap,
   };
 }

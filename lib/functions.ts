@@ -101,6 +101,13 @@ export const SIZING: Record<HandlerName, FunctionSizing> = {
 /** Handlers that call WeCom's API and therefore need the trusted egress IP when it is on. */
 export const CALLS_WECOM: readonly HandlerName[] = ['sync-worker', 'reconcile', 'grace-deleter', 'health', 'wecom-callback-ips'];
 
+/**
+ * Handlers that call the mailbox directory (its API, or LDAP): with `vpc` configured (required
+ * for provider ldap) they run in that VPC, which routes to the company network. Not the
+ * receivers: they only parse and enqueue.
+ */
+export const CALLS_MAILBOX: readonly HandlerName[] = ['sync-worker', 'reconcile', 'subscriptions', 'grace-deleter', 'health'];
+
 /** nodejs24.x; the constructor fallback keeps this file working on an aws-cdk-lib without the constant. */
 export const RUNTIME: lambda.Runtime =
   (lambda.Runtime as unknown as Record<string, lambda.Runtime | undefined>).NODEJS_24_X ??
@@ -132,8 +139,12 @@ export const SOURCE_MAPS = { ship: true, enableAtRuntime: false } as const;
  * (NodejsFunction's run below, then the split run for SPLIT handlers), and what
  * test/bench/callback.bench.ts builds to measure it. Output: `index.mjs` (+ `chunks/`).
  */
-export function esbuildOptions(name: HandlerName): BuildOptions & { external: string[]; target: string; mainFields: string[] } {
+/** The esbuild `define` that keeps one mailbox adapter in a bundle (functions/mailbox/providers.ts). */
+export const BUNDLED_PROVIDER_DEFINE = 'process.env.WECOM_SYNC_BUNDLED_PROVIDER';
+
+export function esbuildOptions(name: HandlerName, provider?: string): BuildOptions & { external: string[]; target: string; mainFields: string[] } {
   return {
+    ...(provider ? { define: { [BUNDLED_PROVIDER_DEFINE]: JSON.stringify(provider) } } : {}),
     bundle: true,
     minify: true,
     format: 'esm',
@@ -156,8 +167,8 @@ const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
  * entry again with `--splitting --outdir` over the same output directory (index.mjs replaced,
  * chunks/ added). Same options as esbuildOptions(name).
  */
-function splitBuildCommand(name: HandlerName, entry: string, projectRoot: string, inputDir: string, outputDir: string): string {
-  const o = esbuildOptions(name);
+function splitBuildCommand(name: HandlerName, provider: string, entry: string, projectRoot: string, inputDir: string, outputDir: string): string {
+  const o = esbuildOptions(name, provider);
   const args = [
     join(inputDir, 'node_modules', '.bin', 'esbuild'),
     '--bundle',
@@ -174,6 +185,7 @@ function splitBuildCommand(name: HandlerName, entry: string, projectRoot: string
     `--main-fields=${o.mainFields.join(',')}`,
     `--banner:js=${ESM_REQUIRE_BANNER}`,
     ...o.external.map((e) => `--external:${e}`),
+    ...Object.entries(o.define ?? {}).map(([k, v]) => `--define:${k}=${v}`),
     ...(o.sourcemap ? ['--sourcemap', '--sources-content=false'] : []),
     '--log-level=warning',
   ];
@@ -187,11 +199,13 @@ export function handlerEntry(projectRoot: string, name: HandlerName): string {
 export interface SyncFunctionProps {
   projectRoot: string;
   name: HandlerName;
+  /** The deployment's mailbox provider: the only adapter bundled (BUNDLED_PROVIDER_DEFINE). */
+  provider: string;
   environment: Record<string, string>;
   logRetention: logs.RetentionDays;
   logRemovalPolicy: RemovalPolicy;
   reservedConcurrentExecutions?: number;
-  vpc?: { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroup: ec2.ISecurityGroup };
+  vpc?: { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroups: ec2.ISecurityGroup[] };
 }
 
 /**
@@ -236,7 +250,7 @@ export class SyncFunction extends Construct {
       description: `wecom-mailbox-sync: ${props.name}`,
       environment: { ...props.environment, ...(SOURCE_MAPS.enableAtRuntime ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
       ...(props.vpc
-        ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: [props.vpc.securityGroup] }
+        ? { vpc: props.vpc.vpc, vpcSubnets: props.vpc.subnets, securityGroups: props.vpc.securityGroups }
         : {}),
       bundling: {
         minify: true,
@@ -248,13 +262,14 @@ export class SyncFunction extends Construct {
         banner: ESM_REQUIRE_BANNER,
         // Spelled out rather than left to bundleAwsSDK and a feature flag: the split run uses the same list.
         externalModules: esbuildOptions(props.name).external,
+        define: esbuildOptions(props.name, props.provider).define,
         forceDockerBundling: false,
         ...(SPLIT.has(props.name)
           ? {
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
-                afterBundling: (inputDir: string, outputDir: string) => [splitBuildCommand(props.name, entry, props.projectRoot, inputDir, outputDir)],
+                afterBundling: (inputDir: string, outputDir: string) => [splitBuildCommand(props.name, props.provider, entry, props.projectRoot, inputDir, outputDir)],
               },
             }
           : {}),

@@ -37,7 +37,7 @@
  * REGIONS: partition-aware throughout (no literal ARN or service hostname); a mainland China
  * region needs the ICP-filed custom domain (lib/config.ts, lib/api-domain.ts, lib/region.ts).
  */
-import { Annotations, Aws, CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, Duration, Fn, RemovalPolicy, SecretValue, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -67,7 +67,7 @@ import { SOURCE_CHECK_METRICS } from '../functions/wecom/callback-source';
 import { ApiCustomDomain } from './api-domain';
 import { AuditDigestStorage } from './audit-digest';
 import { type DeploymentConfig, feedSchedule, rateSeconds, toSyncConfig } from './config';
-import { CALLS_WECOM, HANDLERS, RUNTIME, SIZING, SyncFunction, type HandlerName } from './functions';
+import { CALLS_MAILBOX, CALLS_WECOM, HANDLERS, RUNTIME, SIZING, SyncFunction, type HandlerName } from './functions';
 import { checkRegionSupport, concreteRegion, isMainlandChinaRegion } from './region';
 import { createTable, indexNames, type TableRole } from './tables';
 
@@ -227,6 +227,42 @@ const SCHEDULED = ['reconcile', 'subscriptions', 'grace-deleter', 'health', 'inb
 export const METRICS_NAMESPACE = 'WecomMailboxSync';
 export const METRICS_SERVICE = 'wecom-mailbox-sync';
 
+/**
+ * The mailbox secret per provider: what the operator fills in (REPLACE_ME) and the one value
+ * the stack can generate (a shared secret the provider echoes back). The keys are the
+ * provider's own (`secretEnv` in functions/mailbox/<provider>/config.ts) plus `webhookSecret`
+ * (the generic webhook route).
+ */
+export const MAILBOX_SECRET_TEMPLATES: Record<DeploymentConfig['provider'], [description: string, placeholders: Record<string, string>, generate: { key: string; length: number }]> = {
+  graph: [
+    'Mailbox provider (Microsoft Graph): tenantId, clientId, clientSecret (Entra app), clientState (Graph subscriptions), webhookSecret',
+    { tenantId: 'REPLACE_ME', clientId: 'REPLACE_ME', clientSecret: 'REPLACE_ME', webhookSecret: 'REPLACE_ME' },
+    // Graph echoes clientState in every notification; at most 128 characters.
+    { key: 'clientState', length: 64 },
+  ],
+  google: [
+    'Mailbox provider (Google Workspace): clientEmail, privateKey (the service account key), adminEmail (the admin it impersonates), clientState (the users.watch channel token), webhookSecret',
+    { clientEmail: 'REPLACE_ME', privateKey: 'REPLACE_ME', adminEmail: 'REPLACE_ME', webhookSecret: 'REPLACE_ME' },
+    // Google echoes the channel token in X-Goog-Channel-Token; at most 256 characters.
+    { key: 'clientState', length: 64 },
+  ],
+  exmail: [
+    'Mailbox provider (Tencent Exmail): corpId, contactsSecret (通讯录管理 app), logSecret (系统日志 app), webhookSecret',
+    { corpId: 'REPLACE_ME', contactsSecret: 'REPLACE_ME', logSecret: 'REPLACE_ME' },
+    { key: 'webhookSecret', length: 64 },
+  ],
+  ldap: [
+    'Mailbox provider (LDAP / Active Directory): bindDn, bindPassword (the bind account), caCert (PEM of the CA that signed the directory servers’ certificates; delete the key to use the public trust store), webhookSecret',
+    { bindDn: 'REPLACE_ME', bindPassword: 'REPLACE_ME', caCert: 'REPLACE_ME' },
+    { key: 'webhookSecret', length: 64 },
+  ],
+  scim: [
+    'Mailbox provider (SCIM, planned): webhookSecret',
+    {},
+    { key: 'webhookSecret', length: 64 },
+  ],
+};
+
 export class WecomMailboxSyncStack extends Stack {
   readonly functions: Record<HandlerName, SyncFunction>;
   readonly personalDataKey: kms.Key;
@@ -351,13 +387,7 @@ export class WecomMailboxSyncStack extends Stack {
         'WeCom API: corpId, contactsSecret (contacts sync), appSecret (self-built app)',
         { corpId: 'REPLACE_ME', contactsSecret: 'REPLACE_ME', appSecret: 'REPLACE_ME' },
       ),
-      mailbox: this.createSecret(
-        'MailboxSecret',
-        'Mailbox provider: tenantId, clientId, clientSecret (Entra app), clientState (Graph subscriptions), webhookSecret',
-        { tenantId: 'REPLACE_ME', clientId: 'REPLACE_ME', clientSecret: 'REPLACE_ME', webhookSecret: 'REPLACE_ME' },
-        // Graph echoes clientState in every notification; at most 128 characters.
-        { key: 'clientState', length: 64 },
-      ),
+      mailbox: this.createSecret('MailboxSecret', ...MAILBOX_SECRET_TEMPLATES[cfg.provider]),
     };
     const secretEnv = {
       wecomCallback: 'WECOM_CALLBACK_SECRET_ARN',
@@ -411,10 +441,27 @@ export class WecomMailboxSyncStack extends Stack {
     const syncConfig = this.toJsonString(toSyncConfig(cfg, graphNotificationUrl));
 
     // ------------------------------------------------------------------ trusted egress IP
-    let network: { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroup: ec2.ISecurityGroup } | undefined;
-    if (cfg.wecomEgress.fixedIp) {
+    type Network = { vpc: ec2.IVpc; subnets: ec2.SubnetSelection; securityGroups: ec2.ISecurityGroup[] };
+    let network: Network | undefined;
+    if (cfg.wecomEgress.fixedIp && !cfg.vpc) {
       network = this.createEgressNetwork(logRetention);
     }
+    // ------------------------------------------------------------------ the directory's VPC
+    // `vpc` (required for provider ldap): the functions that call the mailbox directory run in
+    // the operator's VPC, which routes to the company network (VPN / Direct Connect). With
+    // wecomEgress.fixedIp the WeCom callers join them there: that VPC's NAT is WeCom's trusted IP.
+    const directoryNetwork: Network | undefined = cfg.vpc ? this.importNetwork(cfg.vpc) : undefined;
+    if (directoryNetwork && cfg.wecomEgress.fixedIp) {
+      Annotations.of(this).addWarning(
+        'wecomEgress.fixedIp with vpc: no egress VPC or Elastic IP is created; the functions that call WeCom run in vpc.subnetIds, so WeCom sees that VPC’s NAT gateway address: register it as the trusted IP.',
+      );
+    }
+    const networkOf = (name: HandlerName): Network | undefined =>
+      directoryNetwork && (CALLS_MAILBOX.includes(name) || (cfg.wecomEgress.fixedIp && CALLS_WECOM.includes(name)))
+        ? directoryNetwork
+        : network && CALLS_WECOM.includes(name)
+          ? network
+          : undefined;
 
     // ------------------------------------------------------------------ functions
     const environments: Record<HandlerName, Record<string, string>> = {} as never;
@@ -447,12 +494,13 @@ export class WecomMailboxSyncStack extends Stack {
       fns[name] = new SyncFunction(this, pascal(name), {
         projectRoot: props.projectRoot,
         name,
+        provider: cfg.provider,
         environment: environments[name],
         logRetention,
         logRemovalPolicy: RemovalPolicy.DESTROY,
         // Caps concurrent workers so a burst of events cannot exceed WeCom's / Graph's rate limits.
         reservedConcurrentExecutions: name === 'sync-worker' ? cfg.workerReservedConcurrency : undefined,
-        vpc: network && CALLS_WECOM.includes(name) ? network : undefined,
+        vpc: networkOf(name),
       });
     }
     this.functions = fns;
@@ -557,7 +605,7 @@ export class WecomMailboxSyncStack extends Stack {
       }
       for (const s of access.secrets) secrets[s].grantRead(role);
 
-      if (network && CALLS_WECOM.includes(name)) {
+      if (networkOf(name)) {
         // What AWSLambdaVPCAccessExecutionRole grants, minus its logs:* part: Lambda manages
         // the function's ENIs with the function's role. EC2 has no resource-level scoping for
         // these Describe calls and Lambda validates Create/Delete against "*".
@@ -884,7 +932,27 @@ export class WecomMailboxSyncStack extends Stack {
       allowAllOutbound: false,
     });
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to WeCom, Graph and AWS APIs');
-    return { vpc, subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroup };
+    return { vpc, subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }, securityGroups: [securityGroup] };
+  }
+
+  /**
+   * The operator's VPC (config `vpc`), imported by id: nothing in it is created or changed. The
+   * security groups are imported immutable, so their rules stay the operator's (LDAPS / LDAP to
+   * the directory servers, HTTPS out).
+   */
+  private importNetwork(v: NonNullable<DeploymentConfig['vpc']>) {
+    // Lambda needs the subnet and security group ids only; the zones are the region's (no lookup, no credentials at synth).
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'DirectoryVpc', { vpcId: v.vpcId, availabilityZones: Fn.getAzs() });
+    Annotations.of(vpc).acknowledgeWarning('@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones', 'Only Lambda uses this VPC, with explicit subnet ids.');
+    const subnets: ec2.SubnetSelection = {
+      subnets: v.subnetIds.map((id, i) => {
+        const subnet = ec2.Subnet.fromSubnetId(this, `DirectorySubnet${i}`, id);
+        Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'The routes are the operator’s; the stack adds none.');
+        return subnet;
+      }),
+    };
+    const securityGroups = v.securityGroupIds.map((id, i) => ec2.SecurityGroup.fromSecurityGroupId(this, `DirectorySecurityGroup${i}`, id, { mutable: false }));
+    return { vpc, subnets, securityGroups };
   }
 }
 

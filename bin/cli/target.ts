@@ -104,7 +104,7 @@ function engineFrom(o: {
   enqueue?: (m: SyncMessage[]) => Promise<void>;
 }): EngineDeps {
   const { config, secrets } = o;
-  const wecom = new WecomApiClient({ apiBase: config.wecom.apiBase, corpId: secrets.corpId, contactsSecret: secrets.contactsSecret, appSecret: secrets.appSecret });
+  const wecom = new WecomApiClient({ apiBase: config.wecom.apiBase, callsPerMinute: config.wecom.callsPerMinute, corpId: secrets.corpId, contactsSecret: secrets.contactsSecret, appSecret: secrets.appSecret });
   return {
     wecom,
     mailbox: o.mailbox.directory,

@@ -208,6 +208,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
   const wecom = new WecomApiClient({
     apiBase: config.wecom.apiBase,
+    callsPerMinute: config.wecom.callsPerMinute,
     corpId: creds.corpId,
     contactsSecret: creds.contactsSecret,
     appSecret: creds.appSecret,

@@ -127,7 +127,7 @@ export const deletionGuardSchema = z
  * added here without an entry there. The list lives here, not there, because config sits
  * below the adapters (test/unit/layers.test.ts) and must not import them.
  */
-export const MAILBOX_PROVIDER_NAMES = ['graph', 'google', 'exmail', 'scim'] as const;
+export const MAILBOX_PROVIDER_NAMES = ['graph', 'google', 'exmail', 'scim', 'ldap'] as const;
 export type MailboxProviderName = (typeof MAILBOX_PROVIDER_NAMES)[number];
 
 /**
@@ -149,6 +149,126 @@ const graphSchema = z
   })
   .strict()
   .default({ cloud: 'global' });
+
+/**
+ * Google Workspace (`provider: google`; functions/mailbox/google/config.ts). `customer` is the
+ * Directory API's customer key (`my_customer`: the impersonated admin's own account; the
+ * secret's `customerId` wins when set). `apiBase` / `tokenUrl` move the transport only (the
+ * simulator, a proxy): the JWT's audience stays Google's token endpoint. `orgUnits` maps a
+ * department path (and everything under it; the longest prefix wins) to an org unit path set
+ * with the department. `link` is where the WeCom userid lives (`externalIds[{type}]`).
+ * `changeNotifications: false` turns the users.watch channels off (the scheduled catch-up is
+ * then the feed). `watchEvents`: one channel per event; `channelTtlSeconds` at most 21600.
+ */
+export const googleSettingsSchema = z
+  .object({
+    customer: z.string().trim().min(1).default('my_customer'),
+    apiBase: z.url().optional(),
+    tokenUrl: z.url().optional(),
+    notificationUrl: z.url().optional(),
+    link: z
+      .object({ type: z.enum(['organization', 'custom']).default('organization'), customType: z.string().trim().min(1).max(64).optional() })
+      .strict()
+      .refine((l) => l.type !== 'custom' || !!l.customType, { message: "type 'custom' needs a customType" })
+      .default({ type: 'organization' }),
+    orgUnits: z.record(departmentPath, z.string().regex(/^\/.*/, 'an org unit path starts with /')).optional(),
+    changeNotifications: z.boolean().optional(),
+    watchEvents: z.array(z.enum(['add', 'update', 'delete', 'undelete', 'makeAdmin'])).min(1).default(['add', 'update', 'delete', 'undelete']),
+    channelTtlSeconds: z.number().int().min(300).max(21_600).default(21_600),
+    catchUpIntervalMinutes: z.number().int().min(0).max(1440).default(60),
+  })
+  .strict();
+const googleSchema = googleSettingsSchema.default(() => googleSettingsSchema.parse({}));
+
+/**
+ * Tencent Exmail (`provider: exmail`; functions/mailbox/exmail/). `apiBase` moves the transport
+ * (the simulator, a proxy). The change feed reads the operation log (`log/operation`) of type
+ * `logType` (0 = all in the published example) by whole days in `logUtcOffsetMinutes`' calendar
+ * (Beijing time), at most `logMaxRangeDays` per request, from a cursor that re-reads the last
+ * `logOverlapSeconds` (records the log writes late) and never further back than
+ * `logLookbackDays`. `indexTtlSeconds`: how long the link index (extid → account, built from one
+ * full listing) answers before it is read again; `pageSize`: accounts per listPage page;
+ * `phoneRegion`: the region of numbers Exmail stores without a country code; `callsPerMinute`:
+ * the client's own budget per API, so a burst waits instead of meeting Exmail's limit.
+ */
+export const exmailSettingsSchema = z
+  .object({
+    apiBase: z.url().default('https://api.exmail.qq.com'),
+    logType: z.number().int().min(0).max(99).default(0),
+    logMaxRangeDays: z.number().int().min(1).max(366).default(30),
+    logOverlapSeconds: z.number().int().min(0).max(86_400).default(120),
+    logLookbackDays: z.number().int().min(1).max(3650).default(90),
+    logUtcOffsetMinutes: z.number().int().min(-720).max(840).default(480),
+    indexTtlSeconds: z.number().int().min(0).max(86_400).default(300),
+    pageSize: z.number().int().min(1).max(10_000).default(500),
+    phoneRegion: z.string().length(2).toUpperCase().default('CN'),
+    /** Client-side budget per API per process (core/rate-limit.ts): Exmail's is said to be 500/min per API per corp; set it to that ÷ the worker concurrency. Absent: none. */
+    callsPerMinute: z.number().int().min(2).max(1_000_000).optional(),
+  })
+  .strict();
+const exmailSchema = exmailSettingsSchema.default(() => exmailSettingsSchema.parse({}));
+
+/**
+ * LDAP / Active Directory (`provider: ldap`; functions/mailbox/ldap/, docs/providers/ldap.md).
+ * `schema` picks the attribute profile (`ad`: objectGUID, employeeID, userAccountControl,
+ * uSNChanged; `openldap`: entryUUID, employeeNumber, pwdAccountLockedTime, modifyTimestamp);
+ * `attributes` overrides single names of it. `urls` (tried in order) and `baseDn` are required
+ * to connect; the deployment config (lib/config.ts) insists on them, the adapter refuses
+ * without them (`invalid`). `writes: false` (the default) makes the directory read-only: AD as
+ * the source of truth. `ldap://` without `startTls` would send the bind password in clear, so
+ * it needs `allowPlaintext: true`. `department.from: 'ou-path'` reads the department from the
+ * entry's OUs under `department.base` (default baseDn), read-only. `feed`: the polling change
+ * feed (overlap re-read for timestamp markers, how often deletions are looked for, how far back
+ * a change of domain controller re-reads by whenChanged).
+ */
+const ldapAttributeName = z.string().trim().regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'an LDAP attribute name, e.g. employeeNumber');
+const ldapDn = z.string().trim().regex(/^[A-Za-z][\w.-]*\s*=.+$/, 'a DN such as ou=people,dc=example,dc=com');
+const ldapFeedSchema = z
+  .object({
+    overlapSeconds: z.number().int().min(0).max(3600).default(60),
+    deletionSweepMinutes: z.number().int().min(0).max(1440).default(60),
+    rebaseMinutes: z.number().int().min(1).max(10_080).default(60),
+  })
+  .strict();
+export const ldapSettingsSchema = z
+  .object({
+    schema: z.enum(['ad', 'openldap']).default('openldap'),
+    urls: z.array(z.string().trim().regex(/^ldaps?:\/\/[^/\s?#]+\/?$/i, 'must be ldap://host[:port] or ldaps://host[:port]')).min(1).optional(),
+    baseDn: ldapDn.optional(),
+    userFilter: z.string().trim().regex(/^\(.*\)$/, 'an LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)').optional(),
+    attributes: z
+      .object({
+        employeeId: ldapAttributeName,
+        id: ldapAttributeName,
+        email: ldapAttributeName,
+        displayName: ldapAttributeName,
+        mobile: ldapAttributeName,
+        telephone: ldapAttributeName,
+        jobTitle: ldapAttributeName,
+        department: ldapAttributeName,
+        mailNickname: ldapAttributeName,
+      })
+      .partial()
+      .strict()
+      .default({}),
+    department: z
+      .object({ from: z.enum(['attribute', 'ou-path']).default('attribute'), base: ldapDn.optional() })
+      .strict()
+      .default({ from: 'attribute' }),
+    /** OpenLDAP (and other non-AD servers): disabled = this attribute holds `value` (any value when absent). AD reads userAccountControl. */
+    disabled: z.object({ attribute: ldapAttributeName, value: z.string().min(1).optional() }).strict().optional(),
+    writes: z.boolean().default(false),
+    /** Where new entries go (writes only); default baseDn. */
+    createIn: ldapDn.optional(),
+    startTls: z.boolean().default(false),
+    allowPlaintext: z.boolean().default(false),
+    timeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+    connectTimeoutMs: z.number().int().min(500).max(60_000).default(5_000),
+    pageSize: z.number().int().min(1).max(5_000).default(500),
+    feed: ldapFeedSchema.default(() => ldapFeedSchema.parse({})),
+  })
+  .strict();
+const ldapSchema = ldapSettingsSchema.default(() => ldapSettingsSchema.parse({}));
 
 const runtimeSchema = z
   .object({
@@ -177,10 +297,19 @@ const runtimeSchema = z
       .object({
         apiBase: z.url().default('https://qyapi.weixin.qq.com'),
         replayWindowSeconds: z.number().int().min(30).max(3600).default(600),
+        /**
+         * This process's calls per WeCom API per minute (the client waits for its budget):
+         * WeCom allows 10,000 per API per corp and then blocks the API for 60 s. A deployment
+         * divides its share by the worker's concurrency (lib/config.ts); 9,000 for one process.
+         */
+        callsPerMinute: z.number().int().min(60).max(10_000).default(9_000),
       })
       .strict()
-      .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600 }),
+      .default({ apiBase: 'https://qyapi.weixin.qq.com', replayWindowSeconds: 600, callsPerMinute: 9_000 }),
     graph: graphSchema,
+    google: googleSchema,
+    exmail: exmailSchema,
+    ldap: ldapSchema,
   })
   .strict();
 

@@ -60,7 +60,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     fieldCipherFromEnv(dynamo),
     auditChainKeyFromEnv(dynamo),
   ]);
-  const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase });
+  const wecom = new WecomApiClient({ ...wecomSecret, apiBase: config.wecom.apiBase, callsPerMinute: config.wecom.callsPerMinute });
   const queue = process.env.QUEUE_URL ? new SqsWorkQueue(sqsClient(), process.env.QUEUE_URL) : undefined;
   const state = new DynamoStateStore(dynamo, stateTable);
   // The feed's cursor and queue let a lifecycle notice 'missed' catch up at once.

@@ -8,7 +8,7 @@
  * and converts both ways, so the engine never learns one.
  *
  * Identity. An account is OURS when its immutable link attribute holds a WeCom userid
- * (Graph `employeeId`; Google `externalIds[type=organization]`, planned). An account without
+ * (Graph `employeeId`; Google `externalIds[type=organization]`). An account without
  * a link is never written. Two accounts with one link is an error (`ambiguous`), never a
  * guess: touching either could hit the wrong person.
  *
@@ -49,6 +49,8 @@ export interface MailboxAccount {
    * or a shared / resource mailbox. Only members are people to create in WeCom (mailbox source).
    */
   kind?: 'member' | 'guest' | 'shared';
+  /** Listed in the organisation's address list, where the system says (Google: includeInGlobalAddressList). */
+  showInAddressList?: boolean;
 }
 
 /** What the sync writes. Absent key = leave alone; `null` = clear. */
@@ -62,6 +64,14 @@ export interface MailboxAccountInput {
   telephone?: string | null;
   jobTitle?: string | null;
   department?: string | null;
+  /**
+   * Listed in the organisation's address list (the global address list / directory sharing).
+   * Optional, and only for systems that have the switch (Google: `includeInGlobalAddressList`;
+   * others ignore it): the engine sends `false` for members of protected departments (profile
+   * `protectedDepartments`, "visible only to designated people") and `true` when one leaves
+   * them. Absent = leave alone.
+   */
+  showInAddressList?: boolean;
 }
 
 export interface MailboxPage {

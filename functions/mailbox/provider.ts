@@ -20,7 +20,10 @@ import type { MailboxDirectory } from './directory';
  *   keeps the channel alive (a subscription to create and renew) and, when `delta` is true,
  *   catches up on what a lost notification would have said;
  * - `delta`: no push; the scheduled upkeep reads what changed since a stored cursor;
- * - `poll`: nothing incremental; the scheduled reconcile (a full comparison) is the feed.
+ * - `poll`: no push and no server-side delta; the scheduled upkeep polls what changed since a
+ *   high-water mark the adapter keeps in the cursor (LDAP: uSNChanged / modifyTimestamp) and
+ *   finds deletions by comparing ids (`feed.known`); where even that is missing, the scheduled
+ *   reconcile (a full comparison) is the feed.
  * Whatever the kind, an event is only "subject X may have changed": the worker re-reads X.
  */
 export type ChangeFeedKind = 'push' | 'delta' | 'poll';
@@ -34,6 +37,8 @@ export interface MailboxCapabilities {
   changes: ChangeFeedKind;
   /** An incremental read exists (the `delta` feed itself, or the catch-up behind `push`). */
   delta: boolean;
+  /** Absent or true: the adapter writes. false: a read-only directory (LDAP without `writes`): every write is refused (`invalid`, code ReadOnly), so the engine must not plan one. */
+  writes?: boolean;
 }
 
 /**
@@ -58,6 +63,8 @@ export interface MailboxConnectOptions {
   feed?: {
     cursor?: FeedCursorStore;
     enqueue?: (messages: SyncMessage[]) => Promise<void>;
+    /** The ids of this provider's accounts the product believes exist (state records' targetIds): a polling feed reports those gone from the directory. */
+    known?: () => AsyncIterable<string>;
   };
 }
 

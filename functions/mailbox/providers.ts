@@ -14,11 +14,34 @@ import type { MailboxConnectOptions, MailboxConnection, MailboxProvider, Mailbox
 
 type Entry = { status: 'implemented'; load: () => Promise<MailboxProvider> } | { status: 'planned'; title: string };
 
+/**
+ * A deployed function carries one adapter: lib/functions.ts builds each bundle with
+ * `process.env.WECOM_SYNC_BUNDLED_PROVIDER` defined as the deployment's provider, which makes
+ * the other entries' imports dead code that esbuild drops (the comparison must stay inline for
+ * that). Unset — tests, the local stack, the CLI — every provider loads.
+ */
+const notInBundle = (name: string) => async (): Promise<never> => {
+  throw new ConfigError(`provider: '${name}' is not in this function's bundle (built for '${process.env.WECOM_SYNC_BUNDLED_PROVIDER}'); deploy again after changing provider`);
+};
+
 const REGISTRY: Readonly<Record<MailboxProviderName, Entry>> = {
-  graph: { status: 'implemented', load: async () => (await import('./graph/index')).graph },
-  google: { status: 'planned', title: 'Google Workspace (Admin SDK Directory API)' },
-  exmail: { status: 'planned', title: 'Tencent Exmail (腾讯企业邮箱)' },
-  scim: { status: 'planned', title: 'SCIM 2.0 / LDAP directories' },
+  graph: {
+    status: 'implemented',
+    load: (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'graph') === 'graph' ? async () => (await import('./graph/index')).graph : notInBundle('graph'),
+  },
+  google: {
+    status: 'implemented',
+    load: (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'google') === 'google' ? async () => (await import('./google/index')).google : notInBundle('google'),
+  },
+  exmail: {
+    status: 'implemented',
+    load: (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'exmail') === 'exmail' ? async () => (await import('./exmail/index')).exmail : notInBundle('exmail'),
+  },
+  scim: { status: 'planned', title: 'SCIM 2.0' },
+  ldap: {
+    status: 'implemented',
+    load: (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'ldap') === 'ldap' ? async () => (await import('./ldap/index')).ldap : notInBundle('ldap'),
+  },
 };
 
 export function mailboxProviderNames(status?: Entry['status']): MailboxProviderName[] {

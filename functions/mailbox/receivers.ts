@@ -15,10 +15,18 @@ interface ReceiverEntry {
 
 /** `null`: the provider has no push receiver (it cannot push, or it is not implemented yet). */
 const RECEIVERS: Readonly<Record<MailboxProviderName, ReceiverEntry | null>> = {
-  graph: { load: async () => (await import('./graph/notifications')).graphNotifications, clientStateEnv: 'GRAPH_CLIENT_STATE' },
-  google: null,
+  // Inline comparisons, as in providers.ts: a bundle built for one provider drops the other's receiver.
+  graph:
+    (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'graph') === 'graph'
+      ? { load: async () => (await import('./graph/notifications')).graphNotifications, clientStateEnv: 'GRAPH_CLIENT_STATE' }
+      : null,
+  google:
+    (process.env.WECOM_SYNC_BUNDLED_PROVIDER ?? 'google') === 'google'
+      ? { load: async () => (await import('./google/notifications')).googleNotifications, clientStateEnv: 'GOOGLE_CHANNEL_TOKEN' }
+      : null,
   exmail: null,
   scim: null,
+  ldap: null,
 };
 
 /** The push receiver of `name`; undefined when it has none. */

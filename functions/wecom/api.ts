@@ -14,10 +14,13 @@
  *   reason an operator can act on (errcodes.ts).
  * - Errors name the API and the errcode only: the token travels in the query string, as WeCom
  *   requires, so URLs are never put in an error or a log line.
+ * - The exchange, the token request and the retry loop (backoff 200 ms … 5 s) are
+ *   core/tencent.ts, shared with the Tencent Exmail client: the same conventions.
  */
 import { WecomApiError, type WecomContacts, type WecomDepartment, type WecomUser, type WecomUserInput } from './contacts';
 import { RateLimiter } from '../core/rate-limit';
-import { backoffMs, TokenCache } from '../core/retry';
+import { TokenCache } from '../core/retry';
+import { gettokenUrl, tencentCall, tencentToken, type TencentJson } from '../core/tencent';
 import { classifyErrcode } from './errcodes';
 
 export interface WecomApiOptions {
@@ -40,12 +43,10 @@ export interface WecomApiOptions {
 }
 
 type Secret = 'app' | 'contacts';
-type Json = Record<string, unknown> & { errcode?: number; errmsg?: string };
+type Json = TencentJson;
 
 /** Fields WeCom hides under its sensitive-data policy, sometimes as "" rather than absent. */
 const HIDDEN_AS_EMPTY = ['mobile', 'email', 'biz_mail', 'telephone', 'address', 'avatar', 'thumb_avatar', 'qr_code'] as const;
-/** WeCom asks for retries of busy (-1) and rate limits to back off: 200 ms … 5 s. */
-const BACKOFF = { baseMs: 200, capMs: 5_000 };
 
 export class WecomApiClient implements WecomContacts {
   private readonly tokens: Record<Secret, TokenCache>;
@@ -82,6 +83,19 @@ export class WecomApiClient implements WecomContacts {
       if (err instanceof WecomApiError && (err.errcode === 48009 || err.errcode === 60011)) return this.listUserIdsWith('app');
       throw err;
     }
+  }
+
+  async listUserIdPage(cursor?: string): Promise<{ userids: string[]; next?: string }> {
+    const page = (secret: Secret) => this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: 10_000 } });
+    let r: Json;
+    try {
+      r = await page('contacts');
+    } catch (err) {
+      if (!(err instanceof WecomApiError && (err.errcode === 48009 || err.errcode === 60011))) throw err;
+      r = await page('app');
+    }
+    const userids = [...new Set(((r.dept_user ?? []) as Array<{ userid: string }>).map((row) => row.userid))];
+    return typeof r.next_cursor === 'string' && r.next_cursor ? { userids, next: r.next_cursor } : { userids };
   }
 
   async listDepartments(): Promise<WecomDepartment[]> {
@@ -141,86 +155,41 @@ export class WecomApiClient implements WecomContacts {
     secret: Secret,
     opt: { query?: Record<string, string>; body?: unknown; notFoundOk?: boolean } = {},
   ): Promise<Json> {
-    const maxRetries = this.opts.maxRetries ?? 3;
-    let refreshed = false;
-    for (let attempt = 0; ; ) {
-      const token = await this.tokens[secret].get();
-      await this.limiter?.take(api);
-      const query = new URLSearchParams({ access_token: token, ...(opt.query ?? {}) });
-      let r: Json | undefined;
-      let failure: { reason: string; retryAfterMs?: number; errcode: number } | undefined;
-      try {
-        r = await this.request(`${this.base}/cgi-bin/${api}?${query}`, opt.body);
-      } catch (err) {
-        failure = { reason: (err as Error).message, errcode: -1 };
-      }
-      if (r) {
-        const code = typeof r.errcode === 'number' ? r.errcode : 0;
-        const cls = classifyErrcode(code);
-        if (cls.kind === 'ok' || (cls.kind === 'not-found' && opt.notFoundOk)) return r;
-        if (cls.kind === 'token') {
-          this.tokens[secret].drop(token);
-          if (!refreshed) {
-            refreshed = true;
-            continue; // the first fresh token is not a retry
-          }
-        }
-        if (cls.kind !== 'retryable' && cls.kind !== 'token') {
-          throw new WecomApiError(`WeCom ${api} failed: errcode ${code} (${cls.reason})`, code, false);
-        }
-        failure = { reason: cls.reason, errcode: code, ...(cls.retryAfterMs ? { retryAfterMs: cls.retryAfterMs } : {}) };
-      }
-      if (attempt >= maxRetries) {
-        throw new WecomApiError(`WeCom ${api} failed after ${attempt + 1} attempts: errcode ${failure!.errcode} (${failure!.reason})`, failure!.errcode, true, failure!.retryAfterMs);
-      }
-      await this.sleep(backoffMs(attempt++, BACKOFF));
-    }
+    return tencentCall({
+      ...this.loop(),
+      tokens: this.tokens[secret],
+      url: (token) => `${this.base}/cgi-bin/${api}?${new URLSearchParams({ access_token: token, ...(opt.query ?? {}) })}`,
+      ...(opt.body !== undefined ? { body: opt.body } : {}),
+      pass: (_code, cls) => cls.kind === 'not-found' && !!opt.notFoundOk,
+      ...(this.limiter ? { before: () => this.limiter!.take(api) } : {}),
+      // A token refused right after a refresh: revoked under load; retried like busy.
+      tokenAfterRefresh: 'retry',
+      fail: (f) =>
+        f.retryable
+          ? new WecomApiError(`WeCom ${api} failed after ${f.attempts} attempts: errcode ${f.errcode} (${f.reason})`, f.errcode, true, f.retryAfterMs)
+          : new WecomApiError(`WeCom ${api} failed: errcode ${f.errcode} (${f.reason})`, f.errcode, false),
+    });
   }
 
-  /** One HTTP exchange; throws a plain Error (no URL in it) on transport failure or 5xx. */
-  private async request(url: string, body: unknown): Promise<Json> {
-    let res: Response;
-    try {
-      res = await this.fetch(url, {
-        method: body === undefined ? 'GET' : 'POST',
-        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
-      });
-    } catch (err) {
-      throw new Error((err as Error).name === 'TimeoutError' ? 'timeout' : 'network error');
-    }
-    if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
-    try {
-      return (await res.json()) as Json;
-    } catch {
-      throw new Error(`HTTP ${res.status}: not JSON`);
-    }
+  /** The transport settings of every call and token request (core/tencent.ts runs the loop). */
+  private loop() {
+    return {
+      fetch: this.fetch,
+      sleep: this.sleep,
+      maxRetries: this.opts.maxRetries ?? 3,
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
+      classify: classifyErrcode,
+    };
   }
 
-  private async fetchToken(secret: Secret): Promise<{ value: string; lifetimeMs: number }> {
+  private fetchToken(secret: Secret): Promise<{ value: string; lifetimeMs: number }> {
     const corpsecret = secret === 'app' ? this.opts.appSecret : this.opts.contactsSecret;
-    const query = new URLSearchParams({ corpid: this.opts.corpId, corpsecret });
-    const maxRetries = this.opts.maxRetries ?? 3;
-    for (let attempt = 0; ; attempt++) {
-      let r: Json | undefined;
-      let reason = 'network error';
-      let code = -1;
-      try {
-        r = await this.request(`${this.base}/cgi-bin/gettoken?${query}`, undefined);
-      } catch (err) {
-        reason = (err as Error).message;
-      }
-      if (r) {
-        code = typeof r.errcode === 'number' ? r.errcode : 0;
-        if (code === 0 && typeof r.access_token === 'string') {
-          return { value: r.access_token, lifetimeMs: (typeof r.expires_in === 'number' ? r.expires_in : 7200) * 1000 };
-        }
-        const cls = classifyErrcode(code);
-        if (cls.kind !== 'retryable') throw new WecomApiError(`WeCom gettoken (${secret} secret) failed: errcode ${code} (${cls.reason})`, code, false);
-        reason = cls.reason;
-      }
-      if (attempt >= maxRetries) throw new WecomApiError(`WeCom gettoken (${secret} secret) failed: ${reason}`, code, true);
-      await this.sleep(backoffMs(attempt, BACKOFF));
-    }
+    return tencentToken(gettokenUrl(this.base, this.opts.corpId, corpsecret), {
+      ...this.loop(),
+      fail: (f) =>
+        f.retryable
+          ? new WecomApiError(`WeCom gettoken (${secret} secret) failed: ${f.reason}`, f.errcode, true)
+          : new WecomApiError(`WeCom gettoken (${secret} secret) failed: errcode ${f.errcode} (${f.reason})`, f.errcode, false),
+    });
   }
 }

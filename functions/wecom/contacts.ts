@@ -36,6 +36,12 @@ export interface WecomContacts {
   getUser(userid: string): Promise<WecomUser | undefined>;
   /** All userids (user/list_id, paged internally). */
   listUserIds(): Promise<string[]>;
+  /**
+   * One page of user/list_id (up to 10,000 rows): the userids on it, once each, and the cursor
+   * of the next page (absent on the last). A member of several departments may appear on two
+   * pages. Optional: without it a reconcile pages over listUserIds().
+   */
+  listUserIdPage?(cursor?: string): Promise<{ userids: string[]; next?: string }>;
   listDepartments(): Promise<WecomDepartment[]>;
   updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>): Promise<void>;
   /** Deleting a user that does not exist (60111) is a success. */

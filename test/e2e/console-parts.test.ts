@@ -91,6 +91,11 @@ describe('configuration rows', () => {
     expect(row('graph.notificationUrl')).toMatchObject({ value: 'https://hooks.example/graph', redacted: false });
     expect(JSON.stringify(rows)).not.toMatch(/sekret|user:pw/);
     expect(rows.every((r) => r.known)).toBe(true);
+    // Only the configured provider's block: a Graph deployment shows no LDAP or Google settings.
+    expect(rows.filter((r) => /^(google|exmail|ldap)\./.test(r.path))).toEqual([]);
+    const ldapRows = configRows(parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap: { urls: ['ldaps://dc1.example.com'], baseDn: 'dc=example,dc=com' } }));
+    expect(ldapRows.find((r) => r.path === 'ldap.baseDn')).toMatchObject({ value: 'dc=example,dc=com', changed: true });
+    expect(ldapRows.filter((r) => /^graph\./.test(r.path))).toEqual([]);
   });
 });
 

@@ -74,6 +74,20 @@ describe.skipIf(!BUNDLING)('Lambda bundles (as cdk synth builds them)', () => {
     }
   });
 
+  it("a function carries its deployment's mailbox adapter only (graph here): no Google, Exmail or LDAP code", () => {
+    // Strings only each adapter's code holds (checked against the sources below).
+    const markers = { google: 'X-Goog-Channel-Token', exmail: 'log/operation', ldap: 'objectGUID' };
+    for (const n of ['sync-worker', 'reconcile', 'grace-deleter', 'mailbox-events'] as const) {
+      const code = files(assetDir(n)).filter((f) => f.endsWith('.mjs')).map((f) => readFileSync(f, 'utf8')).join('\n');
+      if (n !== 'mailbox-events') expect(code, n).toContain('graph.microsoft.com');
+      for (const [p, marker] of Object.entries(markers)) expect([n, p, code.includes(marker)]).toEqual([n, p, false]);
+    }
+    const google = readFileSync(join(PROJECT_ROOT, 'functions/mailbox/google/notifications.ts'), 'utf8');
+    const exmail = readFileSync(join(PROJECT_ROOT, 'functions/mailbox/exmail/feed.ts'), 'utf8');
+    const ldap = readFileSync(join(PROJECT_ROOT, 'functions/mailbox/ldap/wire.ts'), 'utf8');
+    expect([google.includes(markers.google), exmail.includes(`'${markers.exmail}'`), ldap.includes(markers.ldap)]).toEqual([true, true, true]);
+  });
+
   it('the pattern that spots a static SDK import tells static from dynamic', () => {
     expect(STATIC_SDK_IMPORT.test('import{SQSClient as a}from"@aws-sdk/client-sqs";')).toBe(true);
     expect(STATIC_SDK_IMPORT.test('var x=1;import*as b from"@aws-sdk/client-dynamodb";')).toBe(true);

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, feedSchedule, loadDeploymentConfig, parseDeploymentConfig, rateSeconds, toSyncConfig } from '../../lib/config';
+import { ConfigError, feedSchedule, loadDeploymentConfig, PROVIDERS, parseDeploymentConfig, rateSeconds, toSyncConfig } from '../../lib/config';
 import { parseRuntimeConfig } from '../../functions/config/runtime';
 import { CDK_JSON } from './synth';
+import { loadMailboxProvider, mailboxProviderNames } from '../../functions/mailbox/providers';
+import { MAILBOX_SECRET_TEMPLATES } from '../../lib/stack';
 
 const base = { provider: 'graph', mailDomain: 'example.com' };
 const errorOf = (raw: unknown): string => {
@@ -36,10 +38,21 @@ describe('deployment config', () => {
   });
 
   it('rejects providers that exist but are not implemented, saying so', () => {
-    for (const p of ['google', 'exmail', 'scim']) {
+    for (const p of ['scim']) {
       expect(errorOf({ ...base, provider: p })).toMatch(new RegExp(`provider '${p}' is not implemented yet; only 'graph'`));
     }
-    expect(errorOf({ ...base, provider: 'ldap' })).toMatch(/wecomMailboxSync\.provider/);
+    expect(errorOf({ ...base, provider: 'lotus-notes' })).toMatch(/wecomMailboxSync\.provider/);
+    // Implemented, but not without where the directory is.
+    expect(errorOf({ ...base, provider: 'ldap' })).toMatch(/ldap\.urls: required with provider 'ldap'/);
+  });
+
+  it('the mailbox secret of every implemented provider holds the keys its adapter reads', async () => {
+    for (const name of mailboxProviderNames('implemented')) {
+      const provider = await loadMailboxProvider(name);
+      const [, placeholders, generated] = MAILBOX_SECRET_TEMPLATES[name];
+      const keys = new Set([...Object.keys(placeholders), generated.key]);
+      for (const key of [...Object.keys(provider.secretEnv), 'webhookSecret']) expect([name, keys.has(key)]).toEqual([name, true]);
+    }
   });
 
   it('rejects unknown keys (a typo must not silently fall back to a default)', () => {
@@ -140,7 +153,14 @@ describe('deployment config', () => {
   it('SYNC_CONFIG has the runtime shape from the brief and no infrastructure knobs', () => {
     const cfg = parseDeploymentConfig({ ...base, syncProfile: { protectedDepartments: ['财务部'] } });
     const sync = toSyncConfig(cfg, 'https://x.example/mailbox/events/graph');
-    expect(Object.keys(sync).sort()).toEqual(['addressRule', 'deletionGuard', 'graph', 'mailDomain', 'offboarding', 'onboarding', 'profile', 'provider', 'reconcile', 'wecom'].sort());
+    // One settings block per mailbox provider (graph, google, …), and the runtime keys.
+    const providerBlocks = Object.keys(sync).filter((k) => (PROVIDERS as readonly string[]).includes(k));
+    expect(providerBlocks).toContain('graph');
+    expect(Object.keys(sync).filter((k) => !providerBlocks.includes(k)).sort()).toEqual(
+      ['addressRule', 'deletionGuard', 'lifecycle', 'mailDomain', 'offboarding', 'onboarding', 'profile', 'provider', 'reconcile', 'wecom'].sort(),
+    );
+    // WeCom's per-corp limit shared by the worker containers and one more (reconcile, the CLI).
+    expect(sync.wecom.callsPerMinute).toBe(Math.floor(9_000 / (cfg.workerReservedConcurrency + 1)));
     expect(sync.profile.protectedDepartments).toEqual(['财务部']);
     expect(sync.graph.notificationUrl).toBe('https://x.example/mailbox/events/graph');
     expect(JSON.stringify(sync)).not.toMatch(/alarmEmail|apiThrottle|schedules|fixedIp/);

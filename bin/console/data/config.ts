@@ -6,7 +6,7 @@
  * credentials file); redaction here is the second line: a key that names a secret is never
  * shown, and a URL loses any user-info and query string (where a key could hide).
  */
-import { parseRuntimeConfig, type RuntimeConfig } from '../../../functions/config/runtime';
+import { MAILBOX_PROVIDER_NAMES, parseRuntimeConfig, type RuntimeConfig } from '../../../functions/config/runtime';
 
 /** Every setting, in the order the page lists them (also the catalogue's `config.*` keys). */
 export const CONFIG_PATHS = [
@@ -44,6 +44,47 @@ export const CONFIG_PATHS = [
   'graph.notificationUrl',
   'graph.usageLocation',
   'graph.changeNotifications',
+  'wecom.callsPerMinute',
+  'google.customer',
+  'google.apiBase',
+  'google.tokenUrl',
+  'google.notificationUrl',
+  'google.link.type',
+  'google.link.customType',
+  'google.orgUnits',
+  'google.changeNotifications',
+  'google.watchEvents',
+  'google.channelTtlSeconds',
+  'google.catchUpIntervalMinutes',
+  'exmail.apiBase',
+  'exmail.logType',
+  'exmail.logMaxRangeDays',
+  'exmail.logOverlapSeconds',
+  'exmail.logLookbackDays',
+  'exmail.logUtcOffsetMinutes',
+  'exmail.indexTtlSeconds',
+  'exmail.pageSize',
+  'exmail.phoneRegion',
+  'exmail.callsPerMinute',
+  'ldap.schema',
+  'ldap.urls',
+  'ldap.baseDn',
+  'ldap.userFilter',
+  'ldap.attributes',
+  'ldap.department.from',
+  'ldap.department.base',
+  'ldap.disabled.attribute',
+  'ldap.disabled.value',
+  'ldap.writes',
+  'ldap.createIn',
+  'ldap.startTls',
+  'ldap.allowPlaintext',
+  'ldap.timeoutMs',
+  'ldap.connectTimeoutMs',
+  'ldap.pageSize',
+  'ldap.feed.overlapSeconds',
+  'ldap.feed.deletionSweepMinutes',
+  'ldap.feed.rebaseMinutes',
 ] as const;
 export type ConfigPath = (typeof CONFIG_PATHS)[number];
 
@@ -58,7 +99,7 @@ export interface ConfigRow {
 }
 
 /** Objects whose keys are data, not settings: shown as one value. */
-const LEAF_OBJECTS = new Set(['profile.authority']);
+const LEAF_OBJECTS = new Set(['profile.authority', 'google.orgUnits', 'ldap.attributes']);
 const SECRET_KEY = /secret|password|passwd|clientstate|aeskey|encodingaeskey|(^|\.)token$|apikey|api_key/i;
 
 export function flatten(value: unknown, prefix = ''): Record<string, unknown> {
@@ -101,7 +142,12 @@ export function configRows(config: RuntimeConfig): ConfigRow[] {
   const values = flatten(config);
   const base = defaults(config);
   const extra = Object.keys(values).filter((p) => !(CONFIG_PATHS as readonly string[]).includes(p));
-  return [...CONFIG_PATHS, ...extra].map((path) => {
+  // Another provider's block is defaults the deployment never reads: not shown.
+  const otherProvider = (path: string) => {
+    const head = path.split('.')[0]!;
+    return head !== config.provider && (MAILBOX_PROVIDER_NAMES as readonly string[]).includes(head);
+  };
+  return [...CONFIG_PATHS, ...extra].filter((path) => !otherProvider(path)).map((path) => {
     const v = display(path, values[path]);
     const d = display(path, base[path]);
     return {
