@@ -32,7 +32,7 @@ async function awsDeps(): Promise<SubscriptionsDeps> {
   const queueUrl = process.env.QUEUE_URL;
   let feed: MailboxConnectOptions['feed'];
   if (stateTable && queueUrl) {
-    const [{ dynamoClient }, { DynamoStateStore }, { stateFeedCursor }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
+    const [{ dynamoClient }, { DynamoStateStore }, { stateFeedCursor, stateKnownIds }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
       import('../store/dynamo'),
       import('../store/state'),
       import('../mailbox/feed-cursor'),
@@ -40,7 +40,8 @@ async function awsDeps(): Promise<SubscriptionsDeps> {
       import('@aws-sdk/client-sqs'),
     ]);
     const queue = new SqsWorkQueue(new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}), queueUrl);
-    feed = { cursor: stateFeedCursor(new DynamoStateStore(dynamoClient(), stateTable), provider.name), enqueue: (m) => queue.enqueue(m) };
+    const state = new DynamoStateStore(dynamoClient(), stateTable);
+    feed = { cursor: stateFeedCursor(state, provider.name), enqueue: (m) => queue.enqueue(m), known: stateKnownIds(state, provider.name) };
   }
   return { feed: provider.create(config, secret, feed ? { feed } : {}).feed };
 }

@@ -7,7 +7,7 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { loadSecretJson } from '../config/secrets';
-import { stateFeedCursor } from '../mailbox/feed-cursor';
+import { stateFeedCursor, stateKnownIds } from '../mailbox/feed-cursor';
 import { addressKey } from '../mailbox/webhook';
 import { SqsDeadLetters } from '../queue/dlq';
 import { SqsWorkQueue } from '../queue/sqs';
@@ -64,7 +64,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
   const queue = process.env.QUEUE_URL ? new SqsWorkQueue(sqsClient(), process.env.QUEUE_URL) : undefined;
   const state = new DynamoStateStore(dynamo, stateTable);
   // The feed's cursor and queue let a lifecycle notice 'missed' catch up at once.
-  const mailbox = provider.create(config, mailboxSecret, queue ? { feed: { cursor: stateFeedCursor(state, provider.name), enqueue: (m) => queue.enqueue(m) } } : {});
+  const mailbox = provider.create(config, mailboxSecret, queue ? { feed: { cursor: stateFeedCursor(state, provider.name), enqueue: (m) => queue.enqueue(m), known: stateKnownIds(state, provider.name) } } : {});
   return {
     wecom,
     mailbox: mailbox.directory,

@@ -31,3 +31,19 @@ export function stateFeedCursor(state: StateStore, provider: string, now: () => 
     },
   };
 }
+
+/**
+ * The ids of `provider`'s accounts the product believes exist: the targetIds of the state
+ * table's people not marked deleted. A polling feed that has no deletion events (LDAP)
+ * compares these with the directory and reports the ones gone. Paged, so memory stays flat.
+ */
+export function stateKnownIds(state: StateStore, provider: string): () => AsyncIterable<string> {
+  return async function* () {
+    let cursor: string | undefined;
+    do {
+      const page = await state.listPage('user', cursor);
+      for (const r of page.records) if (r.provider === provider && r.targetId && r.status !== 'deleted') yield r.targetId;
+      cursor = page.next;
+    } while (cursor);
+  };
+}

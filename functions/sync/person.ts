@@ -19,7 +19,7 @@ import { passGuard, settleHeld } from './guard';
 import { fieldsExpectation, perform, recoverIntent, step, withOutcome, type Step } from './intent';
 import { userSubject } from '../core/model';
 import { offboardMember } from './offboarding';
-import { auditChanges, patchFor, planProfile, type ProfilePlan } from './profile';
+import { auditChanges, needsUpdate, patchFor, planProfile, updateAuditChanges, type ProfilePlan } from './profile';
 import { newRecord, putState, sameStored, sealValues, splitContact, stableJson } from './state-record';
 
 const ENABLED = [{ field: 'enabled', old: false, new: true }];
@@ -186,7 +186,7 @@ async function createMember(ctx: RunContext, userid: string, m: MailboxAccount, 
   // Remembered as synced: what WeCom got (not a department it does not have yet).
   const desired = { userid, ...plan.owned } as Contact;
   if (plan.mainDepartment === undefined) delete desired.departments;
-  await persist(ctx, withOutcome(rec, outcome), { desired, changes: [], refusals: [] }, complete ? {} : { refused: { incomplete: plan.missing.join('; ') } }, true);
+  await persist(ctx, withOutcome(rec, outcome), { desired }, complete ? {} : { refused: { incomplete: plan.missing.join('; ') } }, true);
 }
 
 /**
@@ -227,7 +227,9 @@ function enableMember(ctx: RunContext, userid: string, reason: string): Step {
 
 async function updateMailbox(ctx: RunContext, accountId: string, plan: ProfilePlan): Promise<Step> {
   return step(
-    { action: 'update', target: 'mailbox', changes: auditChanges(plan.changes), ...(plan.withheldReason ? { reason: plan.withheldReason } : {}) },
+    { action: 'update', target: 'mailbox', changes: updateAuditChanges(plan), ...(plan.withheldReason ? { reason: plan.withheldReason } : {}) },
+    // The visibility is not in the expectation: a run redone after a crash reads it again and
+    // writes it only if it still differs.
     await fieldsExpectation(ctx, plan.desired, plan.changes.map((c) => c.field)),
     () => ctx.deps.mailbox.update(accountId, patchFor(plan)),
   );
@@ -300,7 +302,7 @@ async function moveGroups(ctx: RunContext, accountId: string, plan: ProfilePlan,
 }
 
 /** Build and (if different) persist the state for the desired contact. */
-async function persist(ctx: RunContext, base: StateRecord, plan: ProfilePlan, extra: Record<string, unknown>, force: boolean): Promise<void> {
+async function persist(ctx: RunContext, base: StateRecord, plan: Pick<ProfilePlan, 'desired'>, extra: Record<string, unknown>, force: boolean): Promise<void> {
   const { fields, clear } = splitContact(plan.desired, base.version ? base : undefined);
   Object.assign(fields, extra);
   for (const k of Object.keys(extra)) if (extra[k] === undefined) delete fields[k];
@@ -323,7 +325,7 @@ async function converge(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: Sta
     return;
   }
   const refused = await auditRefusals(ctx, plan, s);
-  const steps = plan.changes.length ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
+  const steps = needsUpdate(plan) ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
   // The other direction: fields the mailbox owns are written to WeCom (a WeCom edit put back).
   const authority = resolveAuthority(ctx.deps.config);
   if (mailboxOwned(authority).length && !plan.outOfScope) {
@@ -405,12 +407,20 @@ async function onboard(ctx: RunContext, userid: string, w: WecomUser, s: StateRe
         failed('restore'),
       ),
     );
-    if (plan.changes.length) steps.push(await updateMailbox(ctx, deleted.id, plan));
+    if (needsUpdate(plan)) steps.push(await updateMailbox(ctx, deleted.id, plan));
   } else {
-    const input = { ...patchFor(first), employeeId: userid, email, displayName: first.desired.name ?? userid, enabled: true };
+    const input = {
+      ...patchFor(first),
+      employeeId: userid,
+      email,
+      displayName: first.desired.name ?? userid,
+      enabled: true,
+      // Hidden from the address list from the start (protected department); listed is every system's default.
+      ...(first.showInAddressList ? {} : { showInAddressList: false }),
+    };
     steps.push(
       step(
-        { action: 'create', target: 'mailbox', changes: auditChanges(first.changes), ...(first.withheldReason ? { reason: first.withheldReason } : {}) },
+        { action: 'create', target: 'mailbox', changes: [...auditChanges(first.changes), ...(first.showInAddressList ? [] : [{ field: 'showInAddressList', new: false }])], ...(first.withheldReason ? { reason: first.withheldReason } : {}) },
         { mailbox: 'exists' },
         async () => void (account = await mailbox.create(input)),
         failed('creation'),

@@ -15,7 +15,7 @@ import { diffContact } from './diff';
 import { toMailboxInput } from './mapping';
 import { isSensitiveField, type Contact } from '../core/model';
 import { normalizeMailboxAccount, normalizeWecomUser } from './normalize';
-import { applyProfile } from './policy';
+import { applyProfile, protectedPath } from './policy';
 import type { DepartmentTree } from './departments';
 import { canonicalValue } from './state-record';
 
@@ -40,6 +40,14 @@ export interface ProfilePlan {
   withheldReason?: string;
   /** The person is outside the configured sync scope (profile.scopeDepartments): nothing is provisioned. */
   outOfScope?: boolean;
+  /**
+   * Listed in the organisation's address list: false for members of a protected department
+   * ("finance and executives visible only to designated people"). Sent where the system has
+   * the switch (Google: includeInGlobalAddressList), on create when false, and on update when
+   * the account reports a different value (`addressListChange`); other systems ignore it.
+   */
+  showInAddressList: boolean;
+  addressListChange?: { old: boolean; new: boolean };
 }
 
 /** Sensitive in the audit sense: personal data plus the address (masked by the audit log). */
@@ -127,10 +135,33 @@ export async function planProfile(
     }
     changes.push(change);
   });
-  return { desired, changes, refusals, ...(withheldReason ? { withheldReason } : {}), ...(applied.outOfScope ? { outOfScope: true } : {}) };
+  const showInAddressList = protectedPath(normalized.contact, config.profile) === undefined;
+  const listed = m?.showInAddressList;
+  return {
+    desired,
+    changes,
+    refusals,
+    showInAddressList,
+    ...(listed !== undefined && listed !== showInAddressList ? { addressListChange: { old: listed, new: showInAddressList } } : {}),
+    ...(withheldReason ? { withheldReason } : {}),
+    ...(applied.outOfScope ? { outOfScope: true } : {}),
+  };
+}
+
+/** Anything to write to the account: changed fields, or its address-list visibility. */
+export function needsUpdate(plan: ProfilePlan): boolean {
+  return plan.changes.length > 0 || plan.addressListChange !== undefined;
+}
+
+/** The update's audit changes: the fields, and the visibility when it changes (not personal data). */
+export function updateAuditChanges(plan: ProfilePlan): AuditChange[] {
+  const list = plan.addressListChange;
+  return [...auditChanges(plan.changes), ...(list ? [{ field: 'showInAddressList', old: list.old, new: list.new }] : [])];
 }
 
 /** The PATCH for the changed fields only. */
 export function patchFor(plan: ProfilePlan): MailboxAccountInput {
-  return toMailboxInput(plan.desired, plan.changes as never);
+  const input = toMailboxInput(plan.desired, plan.changes as never);
+  if (plan.addressListChange) input.showInAddressList = plan.addressListChange.new;
+  return input;
 }

@@ -228,6 +228,40 @@ describe('invalid data and policy', () => {
     expect(JSON.stringify(h.mailbox.writes)).not.toMatch(MOBILE_DIGITS);
   });
 
+  it('protected department: hidden from the address list on create; listed again (one update, audited) when the person leaves it', async () => {
+    const h = harness({ profile: { protectedDepartments: ['财务部'] } });
+    h.addUser({ userid: 'cfo', department: [4], main_department: 4 });
+    h.addUser({ userid: 'dev' });
+    await h.sync('cfo', 'create_user');
+    await h.sync('dev', 'create_user');
+    expect(h.mailbox.writes.find((w) => w.op === 'create' && (w.patch as { employeeId?: string } | undefined)?.employeeId === 'cfo')?.patch).toMatchObject({ showInAddressList: false });
+    // A person outside protected departments is listed by default: nothing sent.
+    expect(h.mailbox.writes.find((w) => w.op === 'create' && (w.patch as { employeeId?: string } | undefined)?.employeeId === 'dev')?.patch).not.toHaveProperty('showInAddressList');
+    expect(h.audit.records.find((r) => r.subject === 'user:cfo' && r.action === 'create')?.changes).toContainEqual({ field: 'showInAddressList', new: false });
+
+    // Moved out of finance: the department and the visibility in one update.
+    h.mailbox.writes.length = 0;
+    h.wecom.users.get('cfo')!.department = [3];
+    h.wecom.users.get('cfo')!.main_department = 3;
+    await h.sync('cfo', 'update_user');
+    const updates = h.mailbox.writes.filter((w) => w.op === 'update');
+    expect(updates).toHaveLength(1);
+    expect(updates[0]!.patch).toMatchObject({ showInAddressList: true, department: '技术部/研发组' });
+    const audit = h.audit.records.filter((r) => r.subject === 'user:cfo' && r.action === 'update').at(-1)!;
+    expect(audit.changes).toContainEqual({ field: 'showInAddressList', old: false, new: true });
+
+    // Someone made the account hidden by hand: the next run lists it again, and only that.
+    h.mailbox.writes.length = 0;
+    const [acc] = h.account('dev');
+    (acc as { showInAddressList?: boolean }).showInAddressList = false;
+    await h.sync('dev', 'update_user');
+    expect(h.mailbox.writes.filter((w) => w.op === 'update').map((w) => w.patch)).toEqual([{ showInAddressList: true }]);
+    // Converged: another run writes nothing.
+    h.mailbox.writes.length = 0;
+    await h.sync('dev', 'update_user');
+    expect(h.mailbox.writes).toEqual([]);
+  });
+
   it('cross-border target without approval: mobile withheld, the create audit says so', async () => {
     const h = harness({ profile: { targetRegion: 'ABROAD', crossBorderApproved: false } });
     h.addUser({ userid: 'xb', mobile: MOBILE });

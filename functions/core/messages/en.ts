@@ -247,6 +247,7 @@ exit codes
   'field.address': 'Address',
   'field.extattr': 'Extended attributes',
   'field.enabled': 'Enabled',
+  'field.showInAddressList': 'Listed in the address list',
   'target.mailbox': 'mailbox',
   'target.wecom': 'WeCom',
   'target.state': 'sync state',

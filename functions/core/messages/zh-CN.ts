@@ -244,6 +244,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'field.address': '地址',
   'field.extattr': '扩展属性',
   'field.enabled': '启用状态',
+  'field.showInAddressList': '在通讯录中显示',
   'target.mailbox': '邮箱',
   'target.wecom': '企业微信',
   'target.state': '同步状态',
