@@ -29,7 +29,7 @@ import { CONTACT_FIELDS, SENSITIVE_FIELDS } from '../functions/core/model';
 import { SOURCE_CHECK_MODES } from '../functions/wecom/callback-source';
 import { isMainlandChinaRegion, partitionOf } from './region';
 import { ldapSettingsSchema } from '../functions/config/runtime';
-import { deletionGuardSchema, exmailSettingsSchema, googleSettingsSchema, lifecycleSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema } from '../functions/config/runtime';
+import { deletionGuardSchema, exmailSettingsSchema, googleSettingsSchema, lifecycleSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema, withProviderDefaults } from '../functions/config/runtime';
 import { usesPush } from '../functions/mailbox/graph/config';
 import { mailboxProviderNames } from '../functions/mailbox/providers';
 
@@ -406,7 +406,7 @@ export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT
       `wecom-mailbox-sync configuration missing: set the cdk.json context key '${CONTEXT_KEY}' or pass -c ${CONFIG_FILE_CONTEXT_KEY}=<file.json>`,
     );
   }
-  const result = deploymentConfigSchema.safeParse(raw);
+  const result = deploymentConfigSchema.safeParse(withProviderDefaults(raw));
   if (!result.success) throw configError(source, result.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message })));
   const issues = deploymentRegionIssues(result.data, target);
   if (issues.length > 0) throw configError(source, issues);

@@ -311,7 +311,19 @@ const runtimeSchema = z
     exmail: exmailSchema,
     ldap: ldapSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // A read-only directory (AD as the source of truth under a read-only bind account) can
+    // only be the source: nothing may have to flow into it.
+    if (c.provider !== 'ldap' || c.ldap.writes) return;
+    if (c.lifecycle.source !== 'mailbox') {
+      ctx.addIssue({ code: 'custom', path: ['lifecycle', 'source'], message: "must be 'mailbox' with a read-only LDAP directory (ldap.writes false): WeCom's people cannot be written into it; set ldap.writes true to let WeCom be the source" });
+    }
+    const toMailbox = Object.entries(c.profile.authority).filter(([, a]) => a === 'wecom').map(([f]) => f);
+    if (toMailbox.length) {
+      ctx.addIssue({ code: 'custom', path: ['profile', 'authority'], message: `${toMailbox.join(', ')}: 'wecom' would write the read-only LDAP directory (ldap.writes false); use 'mailbox' or 'none'` });
+    }
+  });
 
 export type RuntimeConfig = z.infer<typeof runtimeSchema>;
 export type SyncProfile = RuntimeConfig['profile'];
@@ -325,6 +337,19 @@ export class ConfigError extends Error {
 }
 
 /** Parse and validate; throws ConfigError listing every problem as `path: message`. */
+/**
+ * Defaults that depend on the provider, applied before validation (the deployment config does
+ * the same, lib/config.ts): a read-only LDAP directory — `provider: ldap` without
+ * `ldap.writes`, the default — is the source of truth, so `lifecycle.source` defaults to
+ * `mailbox` there. An explicit value is kept (and validated).
+ */
+export function withProviderDefaults(input: unknown): unknown {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return input;
+  const c = input as { provider?: unknown; ldap?: { writes?: unknown }; lifecycle?: { source?: unknown } };
+  if (c.provider !== 'ldap' || c.ldap?.writes === true || c.lifecycle?.source !== undefined) return input;
+  return { ...c, lifecycle: { ...c.lifecycle, source: 'mailbox' } };
+}
+
 export function parseRuntimeConfig(input: string | unknown): RuntimeConfig {
   let value: unknown = input;
   if (typeof input === 'string') {
@@ -334,7 +359,7 @@ export function parseRuntimeConfig(input: string | unknown): RuntimeConfig {
       throw new ConfigError('SYNC_CONFIG is not valid JSON');
     }
   }
-  const result = runtimeSchema.safeParse(value);
+  const result = runtimeSchema.safeParse(withProviderDefaults(value));
   if (!result.success) {
     const lines = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid sync configuration:\n  ${lines.join('\n  ')}`);

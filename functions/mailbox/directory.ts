@@ -83,6 +83,12 @@ export interface MailboxPage {
 export interface MailboxDirectory {
   /** The registry name of the adapter (mailbox/providers.ts): also the `provider` of state records and of `mailbox:<provider>:<id>` subjects. */
   readonly provider: string;
+  /**
+   * true: the directory is read, never written (LDAP without `ldap.writes`: AD as the source
+   * of truth under a read-only bind account). Every write would be refused (`invalid`,
+   * ReadOnly), so the engine plans none: it refuses, audited, what would need one.
+   */
+  readonly readOnly?: boolean;
   /** The live (not deleted) account linked to `userid`; undefined when none. Throws `ambiguous` when two are. The match is exact. */
   findByEmployeeId(userid: string): Promise<MailboxAccount | undefined>;
   /** By the system's id. A soft-deleted account comes back with `deleted: true` where the system can still see it; gone → undefined. */

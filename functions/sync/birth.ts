@@ -63,6 +63,11 @@ export async function prepareBirth(ctx: RunContext, account: MailboxAccount): Pr
   if ('refused' in derived) return derived;
   const { userid } = derived;
   const { wecom, mailbox, state } = ctx.deps;
+  // A read-only directory (LDAP without ldap.writes) cannot take the link: its administrators
+  // set it, and that change is the event that brings the person in. Refused before any claim.
+  if (mailbox.readOnly) {
+    return { refused: `the directory is read-only: to create this person in WeCom as '${userid}', set the entry's link attribute (employeeID / employeeNumber) to '${userid}' in the directory; the next poll picks it up` };
+  }
   const [member, linked, owner] = await Promise.all([
     wecom.getUser(userid),
     mailbox.findByEmployeeId(userid),

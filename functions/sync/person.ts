@@ -47,8 +47,18 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
   await settleHeld(ctx, s);
 }
 
+/** Decisions that write the mailbox account's lifecycle: refused against a read-only directory. */
+const MAILBOX_LIFECYCLE_WRITES: ReadonlySet<string> = new Set(['disable-mailbox', 'enable-mailbox', 'create']);
+
 async function act(ctx: RunContext, userid: string, d: ReturnType<typeof decide>, w: WecomUser | undefined, m: MailboxAccount | undefined, s: StateRecord | undefined) {
   const { wecom, mailbox } = ctx.deps;
+  if (mailbox.readOnly && MAILBOX_LIFECYCLE_WRITES.has(d.kind)) {
+    // The directory is the source of truth and is never written: a WeCom-side change that would
+    // need a mailbox write is reported once per reason, the directory is left as it is.
+    const what = { 'disable-mailbox': 'disable the account', 'enable-mailbox': 'enable the account', create: 'create an account' }[d.kind as 'create'];
+    await refuseOnce(ctx, s, 'read-only', `the directory is read-only (decision row ${d.row}: ${what}): nothing written; change it in the directory if it is meant`, 'mailbox');
+    return;
+  }
   switch (d.kind) {
     case 'noop':
       return;
@@ -214,10 +224,10 @@ async function createDepartmentPath(ctx: RunContext, path: string): Promise<void
 }
 
 /** Audit a refusal once per distinct reason (the state remembers what it already reported). */
-async function refuseOnce(ctx: RunContext, s: StateRecord | undefined, key: string, reason: string): Promise<void> {
+async function refuseOnce(ctx: RunContext, s: StateRecord | undefined, key: string, reason: string, target: 'wecom' | 'mailbox' = 'wecom'): Promise<void> {
   const seen = (s?.fields.refused ?? {}) as Record<string, string>;
   if (seen[key] === reason) return;
-  await ctx.audit({ action: 'refused', target: 'wecom', outcome: 'refused', reason });
+  await ctx.audit({ action: 'refused', target, outcome: 'refused', reason });
   if (s) await putState(ctx, { ...s, fields: { ...s.fields, refused: { ...seen, [key]: reason } } });
 }
 
@@ -325,7 +335,8 @@ async function converge(ctx: RunContext, w: WecomUser, m: MailboxAccount, s: Sta
     return;
   }
   const refused = await auditRefusals(ctx, plan, s);
-  const steps = needsUpdate(plan) ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
+  // A read-only directory gets no update: the configuration lets no field flow to it (runtime.ts).
+  const steps = needsUpdate(plan) && !ctx.deps.mailbox.readOnly ? [...lead, await updateMailbox(ctx, m.id, plan)] : lead;
   // The other direction: fields the mailbox owns are written to WeCom (a WeCom edit put back).
   const authority = resolveAuthority(ctx.deps.config);
   if (mailboxOwned(authority).length && !plan.outOfScope) {

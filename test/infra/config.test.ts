@@ -46,6 +46,16 @@ describe('deployment config', () => {
     expect(errorOf({ ...base, provider: 'ldap' })).toMatch(/ldap\.urls: required with provider 'ldap'/);
   });
 
+  it('a read-only LDAP directory is the source of truth: lifecycle.source defaults to mailbox, WeCom as the source or a field flowing into it is refused', () => {
+    const ldap = { urls: ['ldaps://dc1.example.com'], baseDn: 'dc=example,dc=com' };
+    expect(parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap }).lifecycle.source).toBe('mailbox');
+    expect(parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap: { ...ldap, writes: true } }).lifecycle.source).toBe('wecom');
+    expect(() => parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap, lifecycle: { source: 'wecom' } })).toThrow(/lifecycle\.source: must be 'mailbox' with a read-only LDAP directory/);
+    expect(() => parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap, profile: { authority: { mobile: 'wecom' } } })).toThrow(/profile\.authority: mobile: 'wecom' would write the read-only LDAP directory/);
+    // Other providers keep WeCom as the default source.
+    expect(parseRuntimeConfig({ provider: 'graph', mailDomain: 'example.com' }).lifecycle.source).toBe('wecom');
+  });
+
   it('the mailbox secret of every implemented provider holds the keys its adapter reads', async () => {
     for (const name of mailboxProviderNames('implemented')) {
       const provider = await loadMailboxProvider(name);

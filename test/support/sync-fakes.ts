@@ -78,6 +78,8 @@ export class FakeWecom implements WecomContacts {
  */
 export class FakeMailbox implements MailboxDirectory {
   readonly provider = 'graph';
+  /** A read-only directory (LDAP without writes): the engine must plan no write; any that reaches here is recorded all the same. */
+  readOnly = false;
   accounts = new Map<string, MailboxAccount>();
   groups = new Map<string, { id: string; path: string; members: Set<string> }>();
   writes: Array<{ op: string; id?: string; patch?: unknown }> = [];

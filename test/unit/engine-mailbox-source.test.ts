@@ -161,3 +161,40 @@ describe('authority in both directions', () => {
     expect(h.mailbox.accounts.get('p1')!.enabled).toBe(true);
   });
 });
+
+describe('a read-only directory (AD as the source of truth, LDAP without writes)', () => {
+  it('an unlinked account is not linked by us: refused with what the directory admin must set; nothing written, nothing claimed', async () => {
+    const h = harness(MAILBOX);
+    h.mailbox.readOnly = true;
+    account(h, { id: 'r1', email: 'zhao@example.com' });
+    const out = await fromGraph(h, 'r1');
+    expect(h.mailbox.writes).toEqual([]);
+    expect(h.wecom.writes).toEqual([]);
+    expect(out.reason).toMatch(/read-only: .*set the entry's link attribute .* to 'zhao'/);
+    expect(h.state.claims.size).toBe(0);
+  });
+
+  it("linked in the directory by its admin: the member is born; a WeCom-side disable does not touch the directory (refused once, audited); a deletion is undone", async () => {
+    const h = harness(MAILBOX);
+    h.mailbox.readOnly = true;
+    account(h, { id: 'r2', email: 'qian@example.com', employeeId: 'qian', jobTitle: '会计' });
+    await fromGraph(h, 'r2');
+    expect(h.wecom.users.get('qian')).toMatchObject({ enable: 1, position: '会计' });
+    // A WeCom admin disables the member (row 18 would disable the account): the directory stays
+    // as it is, the refusal is audited once however many events follow.
+    h.wecom.users.get('qian')!.enable = 0;
+    await h.sync('qian', 'update_user');
+    await h.sync('qian', 'update_user');
+    expect(h.mailbox.writes).toEqual([]);
+    expect(h.mailbox.accounts.get('r2')!.enabled).toBe(true);
+    const refused = h.audit.records.filter((r) => r.subject === 'user:qian' && r.action === 'refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ target: 'mailbox', outcome: 'refused' });
+    expect(refused[0]!.reason).toMatch(/read-only \(decision row 18: disable the account\)/);
+    // Deleted in WeCom while the directory still has the person: the member comes back (row 22).
+    h.wecom.users.delete('qian');
+    await h.sync('qian', 'delete_user');
+    expect(h.wecom.users.get('qian')).toBeDefined();
+    expect(h.mailbox.writes).toEqual([]);
+  });
+});

@@ -62,6 +62,11 @@ export class LdapDirectory implements MailboxDirectory {
     this.profile = o.profile;
   }
 
+  /** Without `ldap.writes` the engine plans no write (MailboxDirectory.readOnly). */
+  get readOnly(): boolean {
+    return !this.o.writes;
+  }
+
   // ------------------------------------------------------------------ reads
 
   /** The configured user filter, AND `extra`. */
