@@ -86,7 +86,7 @@ describe('message catalogue', () => {
       ...DRIFT_CLASSES.map((c) => `drift.${c}`),
       ...CSV_COLUMNS.map((c) => `report.column.${c}`),
       ...ACTION_GROUPS.map((g) => `console.group.${g}`),
-      ...['wecom-token:contacts', 'wecom-token:app', 'graph-token', 'graph-subscription', 'dead-letters', 'queue'].map((c) => `console.check.${c}`),
+      ...['wecom-token:contacts', 'wecom-token:app', 'graph-token', 'graph-subscription', 'google-token', 'google-channel', 'exmail-token', 'exmail-log-token', 'ldap-bind', 'dead-letters', 'queue'].map((c) => `console.check.${c}`),
       ...['report', 'repair-dry-run', 'repair'].flatMap((m) => [`report.mode.${m}`, `cli.mode.${m}`]),
       ...['ok', 'error', 'refused', 'dry-run'].map((o) => `console.outcome.${o}`),
     ];

@@ -448,6 +448,11 @@ exit codes
   'console.check.wecom-token:app': 'WeCom token (app secret)',
   'console.check.graph-token': 'Microsoft Graph token',
   'console.check.graph-subscription': 'Graph change subscription',
+  'console.check.google-token': 'Google Directory API token (service account)',
+  'console.check.google-channel': 'Google push channels (users.watch)',
+  'console.check.exmail-token': 'Tencent Exmail token (contacts app)',
+  'console.check.exmail-log-token': 'Tencent Exmail token (system log app)',
+  'console.check.ldap-bind': 'LDAP bind (directory reachable, account accepted)',
   'console.check.dead-letters': 'Dead letters',
   'console.check.queue': 'Work queue',
 

@@ -445,6 +445,11 @@ export const zhCN: Record<keyof typeof en, string> = {
   'console.check.wecom-token:app': '企业微信令牌（自建应用 Secret）',
   'console.check.graph-token': 'Microsoft Graph 令牌',
   'console.check.graph-subscription': 'Graph 变更订阅',
+  'console.check.google-token': 'Google Directory API 令牌（服务账号）',
+  'console.check.google-channel': 'Google 推送通道（users.watch）',
+  'console.check.exmail-token': '腾讯企业邮令牌（通讯录管理应用）',
+  'console.check.exmail-log-token': '腾讯企业邮令牌（系统日志应用）',
+  'console.check.ldap-bind': 'LDAP 绑定（目录可达，账号被接受）',
   'console.check.dead-letters': '死信',
   'console.check.queue': '工作队列',
 
