@@ -2,7 +2,7 @@
  * `npm start`: the local stack (see bin/local/stack.ts). Reads .env if present, starts
  * everything on PORT (default 3000), prints how to use it, and stops cleanly on Ctrl-C.
  */
-import { LocalConfigError, startLocalStack, withDotEnv } from './local/stack';
+import { describeMailbox, LocalConfigError, startLocalStack, withDotEnv } from './local/stack';
 
 const env = withDotEnv(process.env);
 let stack: Awaited<ReturnType<typeof startLocalStack>>;
@@ -23,13 +23,16 @@ const wecomMode = {
   'callback-only': 'callback only — REAL callback keys from the environment, contacts API simulated',
   real: 'REAL (credentials from the environment)',
 }[stack.modes.wecom];
+// The mailbox side's demo: Graph's through the CLI, Google's and Exmail's through their simulated admin console.
+const graphDemo = stack.mailbox.provider === 'graph' && stack.mailbox.mode === 'simulated';
+const consoleDemo = stack.mailbox.mode === 'simulated' && stack.mailbox.provider !== 'graph' ? `${stack.mailbox.simUrl}/_console/users/zhangsan@${stack.config.mailDomain}` : undefined;
 
 const lines = [
   '',
   `wecom-mailbox-sync local stack on ${b}`,
   `  data:            ${stack.dataDir} (DynamoDB, queue, local master key; owner-only; personal data only as ciphertext)`,
   `  WeCom:           ${wecomMode}`,
-  `  mailbox (Graph): ${stack.simulated.graph ? `simulated at ${b}/_sim/graph` : 'REAL (credentials from the environment)'}`,
+  `  ${describeMailbox(stack)}   (SYNC_CONFIG provider)`,
   '',
   'WeCom callback (what you enter in the WeCom admin console, 管理后台 → 通讯录同步 → 设置接收事件服务器):',
   `  URL:            ${stack.callbackUrl}   (must be reachable from the internet: a tunnel to this port)`,
@@ -47,10 +50,13 @@ const lines = [
   stack.simulated.wecom ? 'Try it (simulated WeCom → real encrypted callback → queue → worker → mailbox):' : '',
   stack.simulated.wecom ? `  curl -s -XPOST ${b}/_sim/wecom/users -H 'content-type: application/json' \\` : '',
   stack.simulated.wecom ? `       -d '{"userid":"zhangsan","name":"张三","mobile":"138 0013 8000","department":[1]}'` : '',
-  stack.simulated.graph ? `  curl -s "${b}/_sim/graph/v1.0/users?\\$filter=employeeId%20eq%20'zhangsan'" -H "authorization: Bearer $(npm run -s cli -- local-token)"` : '',
+  graphDemo ? `  curl -s "${b}/_sim/graph/v1.0/users?\\$filter=employeeId%20eq%20'zhangsan'" -H "authorization: Bearer $(npm run -s cli -- local-token)"` : '',
+  consoleDemo ? `  curl -s ${consoleDemo}` : '',
   `  npm run cli -- audit --subject user:zhangsan`,
-  stack.simulated.graph ? 'Offboard (mailbox disabled → WeCom member disabled):' : '',
-  stack.simulated.graph ? `  npm run cli -- demo-offboard zhangsan     # PATCHes accountEnabled=false in the simulated Graph` : '',
+  graphDemo || consoleDemo ? 'Offboard (mailbox disabled → WeCom member disabled):' : '',
+  graphDemo ? `  npm run cli -- demo-offboard zhangsan     # PATCHes accountEnabled=false in the simulated Graph` : '',
+  consoleDemo ? `  curl -s -XPOST ${consoleDemo} -H 'content-type: application/json' -d '{"enabled":false}'` : '',
+  consoleDemo && stack.mailbox.provider === 'exmail' ? '  # Exmail pushes nothing: its operation log is polled every minute' : '',
   stack.simulated.wecom ? `  curl -s ${b}/_sim/wecom/users/zhangsan    # "enable": 0` : '',
   '',
   'Ctrl-C stops the stack; data stays in .data/ (delete it to start afresh). kill -9 loses nothing.',

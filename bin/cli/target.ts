@@ -250,8 +250,11 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
   // environment under the provider's own names.
   const provider = await loadMailboxProvider(config.provider);
   const realMailbox = stack.simulated !== undefined && !stack.simulated.graph;
+  // Demo keys: WeCom's and Graph's at the top level, another provider's under its name (they collide with WeCom's / Graph's).
+  const own = (demo as Record<string, unknown>)[config.provider];
+  const providerDemo = own && typeof own === 'object' ? (own as Record<string, string>) : {};
   for (const [key, name] of Object.entries(provider.secretEnv)) {
-    const value = realMailbox ? env[name] : demo[key];
+    const value = realMailbox ? env[name] : config.provider === 'graph' ? demo[key] : providerDemo[key];
     if (value) secrets.mailbox[key] = value;
   }
   const mailbox = mailboxOf(() => config, async () => secrets);

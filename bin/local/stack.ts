@@ -3,15 +3,22 @@
  * credentials. The same handlers that deploy to Lambda run here behind a node:http server
  * that builds API Gateway v2 events; DynamoDB is dynalite (persisted under .data/dynamodb),
  * the queue is an in-process FIFO with SQS semantics, field encryption uses a local key
- * file, and WeCom and Microsoft Graph are loopback simulators served on the same port under
+ * file, and WeCom and the mailbox system are loopback simulators served on the same port under
  * /_sim/… — unless real credentials are configured, in which case the real APIs are used.
+ *
+ * The mailbox system is SYNC_CONFIG's `provider` (default graph): graph, google and exmail run
+ * simulated (Graph at /_sim/graph, Google Workspace at /_sim/google, Tencent Exmail at
+ * /_sim/exmail) or real with their credential variables (credentials.ts); ldap has no
+ * simulator and runs against a real directory only.
  *
  * Routes:
  *   GET|POST /wecom/callback              WeCom callback (verification + events)
  *   POST     /mailbox/events/graph        Graph change / lifecycle notifications
+ *   POST     /mailbox/events/google       Google users.watch channel notifications
  *   POST     /mailbox/events/webhook      generic signed mailbox webhook
  *   GET      /healthz                     liveness
- *   *        /_sim/wecom/…  /_sim/graph/… the simulators (when simulated)
+ *   *        /_sim/wecom/…  /_sim/graph/… /_sim/google/… /_sim/exmail/…
+ *                                         the simulators (when simulated; the mailbox one of the provider only)
  *   GET      /_local/status, /_local/dlq; POST /_local/dlq/redrive, /_local/enqueue
  *            operator endpoints used by the CLI (loopback only; see ADMIN-CONTRACT.md)
  */
@@ -21,11 +28,11 @@ import { parseEnv } from 'node:util';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Context } from 'aws-lambda';
-import { parseRuntimeConfig, type RuntimeConfig } from '../../functions/config/runtime';
+import { ConfigError, parseRuntimeConfig, type MailboxProviderName, type RuntimeConfig } from '../../functions/config/runtime';
 import { createWecomCallbackHandler } from '../../functions/handlers/wecom-callback';
 import { createMailboxEventsHandler } from '../../functions/handlers/mailbox-events';
-import { stateFeedCursor } from '../../functions/mailbox/feed-cursor';
-import type { PushChannelStatus } from '../../functions/mailbox/provider';
+import { stateFeedCursor, stateKnownIds } from '../../functions/mailbox/feed-cursor';
+import type { FeedUpkeepResult, MailboxProvider, PushChannelStatus } from '../../functions/mailbox/provider';
 import { loadMailboxProvider } from '../../functions/mailbox/providers';
 import { addressKey } from '../../functions/mailbox/webhook';
 import type { SyncMessage } from '../../functions/queue/messages';
@@ -52,12 +59,14 @@ import { localTarget } from '../cli/target';
 import { toApiGatewayEvent, readBody, writeResult } from './apigw';
 import { startDynalite, type LocalDynamo } from './dynalite';
 import { LocalFifoQueue } from './queue';
+import { createExmailSim, type ExmailSim } from './sim/exmail';
+import { createGoogleSim, type GoogleSim } from './sim/google';
 import { createGraphSim, type GraphSim } from './sim/graph';
 import { createWecomSim, type WecomSim } from './sim/wecom';
-import { loadCredentials, type GraphMode, type LocalCredentials, type WecomMode } from './credentials';
+import { DEFAULT_LOCAL_PROVIDER, LocalConfigError, loadCredentials, localMailboxSecret, type LocalCredentials, type LocalModes, type MailboxMode } from './credentials';
 import { adminToken, adminTokenFile, hasAdminToken, lockDown, notLocal } from './surface';
 
-export { LocalConfigError, type LocalCredentials } from './credentials';
+export { LocalConfigError, type LocalCredentials, type MailboxMode } from './credentials';
 
 export interface LocalStackOptions {
   /** 0 = a free port. Default: PORT env or 3000. */
@@ -79,7 +88,7 @@ export interface LocalStackOptions {
   sweepIntervalMs?: number;
   /** Accept and queue events, but do not process them (LOCAL_QUEUE_PAUSED=1): to inspect the queue. */
   paused?: boolean;
-  /** Runs of the mailbox feed upkeep: renewal when due, delta catch-up (ms; default 15 min with push, 1 min with the delta feed; 0 = off). */
+  /** Runs of the mailbox feed upkeep: renewal when due, delta catch-up, log poll (ms; default 15 min with push, 1 min with a delta or polled feed; 0 = off). */
   subscriptionIntervalMs?: number;
   now?: () => Date;
 }
@@ -90,21 +99,31 @@ export interface LocalStack {
   callbackUrl: string;
   dataDir: string;
   credentials: LocalCredentials;
-  /** Which side is simulated. */
+  /** Which side is simulated (`graph`: the mailbox side, whatever the provider; its name from when Graph was the only one). */
   simulated: { wecom: boolean; graph: boolean };
-  /** WeCom: simulated | callback-only (real callback keys, simulated API) | real; Graph: simulated | real. */
-  modes: { wecom: WecomMode; graph: GraphMode };
+  /**
+   * WeCom: simulated | callback-only (real callback keys, simulated API) | real; mailbox (the
+   * configured provider): simulated | real; `graph` = `mailbox`, kept for existing callers.
+   */
+  modes: LocalModes;
+  /** The mailbox side: the provider (SYNC_CONFIG.provider, default graph), its mode, and its simulator's URL when simulated. */
+  mailbox: { provider: MailboxProviderName; title: string; mode: MailboxMode; simUrl?: string };
   /** Credentials taken from the environment / .env: never printed. */
   fromEnv: Array<keyof LocalCredentials>;
   /** The operator endpoints' token (also in <dataDir>/admin-token, 0600). */
   adminToken: string;
   wecomSim?: WecomSim;
+  /** The mailbox simulator of the configured provider (at most one of these is set). */
   graphSim?: GraphSim;
+  googleSim?: GoogleSim;
+  exmailSim?: ExmailSim;
   queue: LocalFifoQueue;
   dynamo: LocalDynamo;
   engine: EngineDeps;
   config: RuntimeConfig;
   subscription?: PushChannelStatus;
+  /** Run the mailbox feed's upkeep now (what the interval runs: push renewal, delta catch-up, log poll). */
+  upkeep(): Promise<FeedUpkeepResult>;
   /** A one-time sign-in link to the operator console (/console). */
   consoleLoginUrl(): string;
   /** Wait until the queue is empty and the simulators have delivered everything. */
@@ -131,6 +150,17 @@ export function withDotEnv(env: NodeJS.ProcessEnv, path = '.env'): NodeJS.Proces
   return { ...parseEnv(readFileSync(path, 'utf8')), ...env };
 }
 
+/**
+ * The banner's mailbox line: the provider, its mode and where its simulator answers, e.g.
+ * "mailbox (Google Workspace): simulated at http://127.0.0.1:3000/_sim/google". No secrets.
+ */
+export function describeMailbox(stack: Pick<LocalStack, 'mailbox'>): string {
+  const m = stack.mailbox;
+  const title = m.title.replace(/ \(.*\)$/, '');
+  const what = m.mode === 'simulated' ? `simulated at ${m.simUrl}` : 'REAL (credentials from the environment)';
+  return `mailbox (${title}): ${what}`;
+}
+
 const LAMBDA_CONTEXT = { functionName: 'local', awsRequestId: 'local', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
@@ -140,10 +170,33 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const dataDir = resolve(opts.dataDir ?? '.data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   lockDown(dataDir);
+  // SYNC_CONFIG picks the mailbox provider (default graph); checked before anything starts.
+  let sync: Record<string, unknown> = {};
+  if (env.SYNC_CONFIG) {
+    try {
+      sync = JSON.parse(env.SYNC_CONFIG) as Record<string, unknown>;
+    } catch {
+      throw new LocalConfigError('SYNC_CONFIG is not valid JSON');
+    }
+    if (!sync || typeof sync !== 'object' || Array.isArray(sync)) throw new LocalConfigError('SYNC_CONFIG must be a JSON object');
+  }
+  const block = (name: string) => (sync[name] && typeof sync[name] === 'object' ? (sync[name] as Record<string, unknown>) : {});
+  const requested = typeof sync.provider === 'string' ? sync.provider : DEFAULT_LOCAL_PROVIDER;
+  let provider: MailboxProvider;
+  try {
+    provider = await loadMailboxProvider(requested);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new LocalConfigError(`SYNC_CONFIG ${err.message}`);
+    throw err;
+  }
+  const providerName = requested as MailboxProviderName; // an implemented provider's name: the registry said so
+  const mailDomain = typeof sync.mailDomain === 'string' ? sync.mailDomain : (env.MAIL_DOMAIN ?? 'example.com');
   // A partly configured side stops here, naming what is missing (LocalConfigError).
-  const { creds, modes, fromEnv } = loadCredentials(env, dataDir);
+  const { creds, modes, fromEnv } = loadCredentials(env, dataDir, { provider: providerName, ldap: block('ldap'), mailDomain });
   const realWecom = modes.wecom === 'real';
-  const realGraph = modes.graph === 'real';
+  const realMailbox = modes.mailbox === 'real';
+  const simulated = (name: MailboxProviderName) => providerName === name && !realMailbox;
+  const mailboxSecret = localMailboxSecret(providerName, creds);
   const admin = adminToken(dataDir);
 
   const port = opts.port ?? Number(env.PORT ?? 3000);
@@ -167,22 +220,38 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const baseUrl = `http://127.0.0.1:${boundPort}`;
   const callbackUrl = `${baseUrl}/wecom/callback`;
 
-  const config = parseRuntimeConfig({
-    provider: 'graph',
-    mailDomain: env.MAIL_DOMAIN ?? 'example.com',
-    ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG) : {}),
-    wecom: {
-      ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG).wecom : {}),
-      apiBase: realWecom ? (env.WECOM_API_BASE ?? 'https://qyapi.weixin.qq.com') : `${baseUrl}/_sim/wecom`,
-    },
-    graph: {
-      ...(env.SYNC_CONFIG ? JSON.parse(env.SYNC_CONFIG).graph : {}),
-      ...(realGraph ? {} : { apiBase: `${baseUrl}/_sim/graph`, tokenUrl: `${baseUrl}/_sim/graph/${creds.tenantId}/oauth2/v2.0/token` }),
-      notificationUrl: env.GRAPH_NOTIFICATION_URL ?? `${baseUrl}/mailbox/events/graph`,
-    },
-  });
-
-  const provider = await loadMailboxProvider(config.provider);
+  let config: RuntimeConfig;
+  try {
+    config = parseRuntimeConfig({
+      provider: DEFAULT_LOCAL_PROVIDER,
+      mailDomain: env.MAIL_DOMAIN ?? 'example.com',
+      ...sync,
+      wecom: {
+        ...block('wecom'),
+        apiBase: realWecom ? (env.WECOM_API_BASE ?? 'https://qyapi.weixin.qq.com') : `${baseUrl}/_sim/wecom`,
+      },
+      graph: {
+        ...block('graph'),
+        ...(simulated('graph') ? { apiBase: `${baseUrl}/_sim/graph`, tokenUrl: `${baseUrl}/_sim/graph/${creds.tenantId}/oauth2/v2.0/token` } : {}),
+        notificationUrl: env.GRAPH_NOTIFICATION_URL ?? `${baseUrl}/mailbox/events/graph`,
+      },
+      google: {
+        ...block('google'),
+        ...(simulated('google') ? { apiBase: `${baseUrl}/_sim/google`, tokenUrl: `${baseUrl}/_sim/google/token` } : {}),
+        // Real Google must reach this URL over HTTPS (a tunnel): GOOGLE_NOTIFICATION_URL or SYNC_CONFIG.google.notificationUrl.
+        notificationUrl: env.GOOGLE_NOTIFICATION_URL ?? (simulated('google') ? undefined : block('google').notificationUrl) ?? `${baseUrl}/mailbox/events/google`,
+      },
+      exmail: {
+        ...block('exmail'),
+        ...(simulated('exmail') ? { apiBase: `${baseUrl}/_sim/exmail` } : {}),
+      },
+    });
+  } catch (err) {
+    // Nothing else has started yet: the server goes, the problem is named (never a value).
+    await new Promise<void>((ok) => server.close(() => ok()));
+    if (err instanceof ConfigError) throw new LocalConfigError(`SYNC_CONFIG: ${err.message}`);
+    throw err;
+  }
 
   const dynamo = await startDynalite(opts.persist === false ? {} : { path: join(dataDir, 'dynamodb') });
   const { client, tables } = dynamo;
@@ -202,9 +271,24 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         // The demo: an edit in the simulated console reaches the callback at once, as in WeCom.
         deliver: 'immediate',
       });
-  const graphSim = realGraph
-    ? undefined
-    : createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret, persistDir: simDir, cloud: config.graph.cloud });
+  const graphSim = simulated('graph')
+    ? createGraphSim({ tenantId: creds.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret, persistDir: simDir, cloud: config.graph.cloud })
+    : undefined;
+  // Google: the simulator trusts the demo service account's public key; the adapter signs with its private half.
+  const googleSim = simulated('google')
+    ? createGoogleSim({
+        clientEmail: creds.google!.clientEmail,
+        publicKey: creds.google!.publicKey!,
+        adminEmail: creds.google!.adminEmail,
+        domains: [config.mailDomain],
+        persistDir: simDir,
+      })
+    : undefined;
+  const exmailSim = simulated('exmail')
+    ? createExmailSim({ corpId: creds.exmail!.corpId, contactsSecret: creds.exmail!.contactsSecret, logSecret: creds.exmail!.logSecret, domains: [config.mailDomain], persistDir: simDir })
+    : undefined;
+  // Only the configured provider's simulator exists (and none when it runs real).
+  const simMount = graphSim || googleSim || exmailSim ? `/_sim/${providerName}` : undefined;
 
   const wecom = new WecomApiClient({
     apiBase: config.wecom.apiBase,
@@ -218,11 +302,13 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   // stopped (in-flight messages again after their visibility timeout).
   const visibilitySeconds = Number(env.LOCAL_QUEUE_VISIBILITY_SECONDS ?? 30);
   const queue = await LocalFifoQueue.open({ client, maxReceiveCount: 5, retryDelayMs: 500, visibilityTimeoutMs: (visibilitySeconds > 0 ? visibilitySeconds : 30) * 1000 });
-  // The provider's adapter, and its change feed (push channel upkeep and/or the delta cursor).
+  // The provider's adapter, and its change feed (push channel upkeep and/or the delta cursor;
+  // for a polling feed also the ids we know, so deletions are found).
+  const feedState = new DynamoStateStore(client, tables.state);
   const mailbox = provider.create(
     config,
-    { ...creds },
-    { now, feed: { cursor: stateFeedCursor(new DynamoStateStore(client, tables.state), provider.name, now), enqueue: (m) => queue.enqueue(m) } },
+    mailboxSecret,
+    { now, feed: { cursor: stateFeedCursor(feedState, provider.name, now), enqueue: (m) => queue.enqueue(m), known: stateKnownIds(feedState, provider.name) } },
   );
   const inbox = new DynamoInbox(client, tables.inbox);
   // Audit links are HMACs under a key only this stack (via the local master key) can unwrap.
@@ -274,7 +360,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     inbox,
     queue,
     provider: config.provider,
-    clientState: creds.clientState,
+    // The secret the system echoes in each notification: Graph's clientState, Google's channel token.
+    clientState: mailboxSecret.clientState ?? '',
     webhookSecret: creds.webhookSecret,
   });
 
@@ -288,6 +375,31 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
   const sendJson = (res: ServerResponse, status: number, value: unknown) =>
     void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+
+  /**
+   * The demo's stand-in for the provider's own admin console (Graph's demo PATCHes through its
+   * simulator's API; Google's API wants a signed JWT and Exmail follows console edits through
+   * its operation log, so neither is a curl away):
+   *   GET  /_sim/google|exmail/_console/users/<address>   the stored account
+   *   POST /_sim/google|exmail/_console/users/<address>   {"enabled": false} (or true)
+   * An edit here is an administrator's edit: Google pushes it on the users.watch channels,
+   * Exmail logs it for the feed (polled every minute). Local callers only, like every /_sim route.
+   */
+  const simConsole = async (req: IncomingMessage, res: ServerResponse, address: string) => {
+    const g = googleSim?.users.byPrimaryEmail(address);
+    const x = exmailSim?.users.get(address.toLowerCase());
+    if (!g && !x) return sendJson(res, 404, { error: `no account ${address} in the simulator` });
+    if (req.method === 'GET') return sendJson(res, 200, g ?? x);
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'GET or POST' });
+    const raw = await readBody(req, 64 * 1024);
+    const body = raw === 'too-large' ? undefined : parseJson(raw.toString('utf8'));
+    const enabled = (body as { enabled?: unknown } | undefined)?.enabled;
+    if (typeof enabled !== 'boolean') return sendJson(res, 400, { error: 'body must be {"enabled": true|false}' });
+    if (g) googleSim!.adminUpdate(g.id, (u) => void (u.suspended = !enabled));
+    else if (enabled) exmailSim!.console.enable(x!.userid);
+    else exmailSim!.console.disable(x!.userid);
+    return sendJson(res, 200, { address, enabled });
+  };
 
   // The operator console (bin/console): the CLI's own target on this stack, behind the admin token.
   const consoleApp = createConsole({ target: () => localTarget({ dataDir, env }), token: admin });
@@ -306,6 +418,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     // A side that runs with real credentials has no simulator mounted at all.
     if (path.startsWith('/_sim/wecom/') && wecomSim) return wecomSim.handle(req, res, (req.url ?? '/').slice('/_sim/wecom'.length));
     if (path.startsWith('/_sim/graph/') && graphSim) return graphSim.handle(req, res, (req.url ?? '/').slice('/_sim/graph'.length));
+    const adminConsole = /^\/_sim\/(google|exmail)\/_console\/users\/([^/]+)$/.exec(path);
+    if (adminConsole && (googleSim || exmailSim)) return simConsole(req, res, decodeURIComponent(adminConsole[2]!));
+    if (path.startsWith('/_sim/google/') && googleSim) return googleSim.handle(req, res, (req.url ?? '/').slice('/_sim/google'.length));
+    if (path.startsWith('/_sim/exmail/') && exmailSim) return exmailSim.handle(req, res, (req.url ?? '/').slice('/_sim/exmail'.length));
     if (path === '/wecom/callback' && (req.method === 'GET' || req.method === 'POST')) {
       const body = await readBody(req, 256 * 1024);
       if (body === 'too-large') return void res.writeHead(413).end('too large');
@@ -322,7 +438,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       if (path === '/_local/status' && req.method === 'GET') {
         return sendJson(res, 200, {
           queue: { depth: queue.depth, deadLetters: queue.deadLetters.length },
-          simulated: { wecom: !realWecom, graph: !realGraph },
+          simulated: { wecom: !realWecom, graph: !realMailbox, mailbox: !realMailbox },
+          provider: providerName,
           subscription: subscription ? { id: subscription.subscriptionId, expiresAt: subscription.expiresAt } : null,
           lastGraceRun: lastGraceRun ?? null,
           metrics: counters,
@@ -384,7 +501,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   try {
     await renewSubscription();
   } catch (err) {
-    print(`local: could not create the Graph subscription (${(err as Error).name}); mailbox notifications are off until the next renewal`);
+    print(`local: the ${provider.title} feed upkeep failed (${(err as Error).name}); mailbox changes are not followed until its next run`);
   }
 
   const timers: NodeJS.Timeout[] = [];
@@ -405,8 +522,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   if (modes.wecom === 'simulated') timers.push(setInterval(() => void refreshIps(), 3_600_000).unref());
   const sweepEvery = opts.sweepIntervalMs ?? 60_000;
   if (sweepEvery > 0) timers.push(setInterval(() => void sweep().catch((err: Error) => print(`local: inbox sweep failed: ${err.name}`)), sweepEvery).unref());
-  // The feed's upkeep: renewal (when due) and the delta catch-up; with the delta feed (no push)
-  // this timer IS the mailbox feed, so every minute.
+  // The feed's upkeep: renewal (when due) and the delta catch-up / log poll; with a delta or
+  // polled feed (no push: Exmail's operation log, LDAP) this timer IS the mailbox feed, so every minute.
   const renewEvery = opts.subscriptionIntervalMs ?? (mailbox.feed.kind === 'push' ? 15 * 60_000 : 60_000);
   if (renewEvery > 0) timers.push(setInterval(() => void renewSubscription().catch(() => undefined), renewEvery).unref());
 
@@ -431,7 +548,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         auditDigests: { ...localDigestPaths(dataDir), intervalSeconds: Math.max(60, Math.round(digestEvery / 1000)) },
         modes,
         reportsDir: join(dataDir, 'reports'),
-        simulated: { wecom: !realWecom, graph: !realGraph },
+        // `graph`: the mailbox side, whatever the provider (the CLI reads that side's credentials
+        // from the environment when false); `mailbox` says the same under its own name.
+        simulated: { wecom: !realWecom, graph: !realMailbox, mailbox: !realMailbox },
+        mailbox: { provider: providerName, mode: modes.mailbox, simUrl: simMount ? `${baseUrl}${simMount}` : null },
         // The effective runtime config (no secrets), so the CLI runs with the same profile.
         config,
       },
@@ -448,17 +568,21 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     callbackUrl,
     dataDir,
     credentials: creds,
-    simulated: { wecom: !realWecom, graph: !realGraph },
+    simulated: { wecom: !realWecom, graph: !realMailbox },
     modes,
+    mailbox: { provider: providerName, title: provider.title, mode: modes.mailbox, ...(simMount ? { simUrl: `${baseUrl}${simMount}` } : {}) },
     fromEnv,
     adminToken: admin,
     wecomSim,
     graphSim,
+    googleSim,
+    exmailSim,
     queue,
     dynamo,
     engine,
     config,
     subscription,
+    upkeep: () => renewSubscription(),
     settle: async (timeoutMs = 15_000) => {
       const deadline = Date.now() + timeoutMs;
       // Callbacks and notifications can enqueue work, and work can trigger notifications:
@@ -466,10 +590,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       for (let pass = 0; pass < 20 && Date.now() < deadline; pass++) {
         await wecomSim?.flushCallbacks();
         await graphSim?.flushNotifications();
+        await googleSim?.flushNotifications();
         const before = queue.depth;
         await queue.drain(Math.max(1, deadline - Date.now()));
         await wecomSim?.flushCallbacks();
         await graphSim?.flushNotifications();
+        await googleSim?.flushNotifications();
         if (before === 0 && queue.depth === 0) return;
       }
     },
