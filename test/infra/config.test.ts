@@ -52,6 +52,11 @@ describe('deployment config', () => {
     expect(parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap: { ...ldap, writes: true } }).lifecycle.source).toBe('wecom');
     expect(() => parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap, lifecycle: { source: 'wecom' } })).toThrow(/lifecycle\.source: must be 'mailbox' with a read-only LDAP directory/);
     expect(() => parseRuntimeConfig({ provider: 'ldap', mailDomain: 'example.com', ldap, profile: { authority: { mobile: 'wecom' } } })).toThrow(/profile\.authority: mobile: 'wecom' would write the read-only LDAP directory/);
+    // The same rule stops the synth, not only a cold start.
+    expect(errorOf({ ...base, provider: 'ldap', ldap, vpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0'], securityGroupIds: ['sg-0123456789abcdef0'] }, lifecycle: { source: 'wecom' } })).toMatch(
+      /wecomMailboxSync\.lifecycle\.source: must be 'mailbox' with a read-only LDAP directory/,
+    );
+    expect(parseDeploymentConfig({ ...base, provider: 'ldap', ldap, vpc: { vpcId: 'vpc-0123456789abcdef0', subnetIds: ['subnet-0123456789abcdef0'], securityGroupIds: ['sg-0123456789abcdef0'] } }).lifecycle.source).toBe('mailbox');
     // Other providers keep WeCom as the default source.
     expect(parseRuntimeConfig({ provider: 'graph', mailDomain: 'example.com' }).lifecycle.source).toBe('wecom');
   });
