@@ -43,7 +43,6 @@ import { createHash } from 'node:crypto';
 import { GreaterThanEqualsFilter, type Filter } from 'ldapts';
 import { log } from '../../core/log';
 import type { SyncMessage } from '../../queue/messages';
-import type { StateStore } from '../../store/ports';
 import { MailboxError } from '../directory';
 import { eventKey } from '../event-keys';
 import type { FeedCursorStore, FeedUpkeepResult } from '../provider';
@@ -51,7 +50,7 @@ import type { LdapEntry } from './client';
 import type { LdapProfile, LdapSettings } from './config';
 import { entryId, first, guidToString, values } from './wire';
 
-/** At most this many change keys are kept for the overlap (a bulk import beyond it may queue some twice). */
+/** At most this many change keys are kept for the overlap (a bulk change beyond it moves the next run's start: FeedState.floor). */
 export const SEEN_MAX = 5_000;
 /** At most this many gone ids are remembered. */
 export const GONE_MAX = 20_000;
@@ -84,6 +83,13 @@ export interface FeedState {
   seen: Array<[string, string]>;
   /** Hashes of known ids reported gone and still missing. */
   gone: string[];
+  /**
+   * time: the next run reads from no earlier than this second (epoch seconds). Set only after
+   * a bulk change left more keys in the overlap window than `seen` keeps: the seconds whose
+   * keys were dropped are not read again (else they would be queued again on every poll until
+   * the mark moves), at the cost of a late write stamped in them (the reconcile finds it).
+   */
+  floor?: number;
   sweptAt?: string;
   /** AD: where the USNs come from, and the DC's clock at the last poll. */
   dc?: { name: string; invocationId?: string; at: string };
@@ -189,7 +195,7 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
     const overlap = o.feed.overlapSeconds;
     const seen: Array<[number, string]> = (prev?.seen ?? []).map(([m, k]) => [Number(m), k]);
     let mark = prev ? Number(prev.mark) : 0;
-    const lower = prev ? mark - overlap : undefined;
+    const lower = prev ? Math.max(mark - overlap, prev.floor ?? -Infinity) : undefined;
     if (!prev) {
       full = true;
       allIds = new Set();
@@ -208,14 +214,33 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
         if (ts > mark) mark = ts;
       }
     }
-    let keep = seen.filter(([ts]) => ts >= mark - overlap);
+    // The keys the next run must not queue again: those at or after its lower bound, once each.
+    const window = new Map<string, number>();
+    for (const [ts, k] of seen) if (ts >= mark - overlap && ts > (window.get(k) ?? -Infinity)) window.set(k, ts);
+    let keep = [...window].map(([k, ts]): [number, string] => [ts, k]).sort((a, b) => a[0] - b[0]);
+    // A floor stays while it is above the overlap's start: the seconds below it stay unread.
+    let floor: number | undefined = prev?.floor !== undefined && prev.floor > mark - overlap ? prev.floor : undefined;
     if (keep.length > SEEN_MAX) {
-      // Bulk change: keep the boundary second (needed not to queue it again next time), drop the rest of the window.
-      keep = keep.filter(([ts]) => ts >= mark).slice(-SEEN_MAX);
-      log.warn('ldap feed: more changes in the overlap window than the cursor keeps; some may be queued twice', { kept: keep.length });
+      // Bulk change: keep whole seconds, newest first, as many as fit; the next run starts at
+      // the oldest second kept (or after the boundary second, if that alone does not fit).
+      const boundary = keep.length - SEEN_MAX;
+      const firstWhole = keep.findIndex(([ts], i) => i >= boundary && (i === 0 || keep[i - 1]![0] !== ts));
+      keep = firstWhole < 0 ? [] : keep.slice(firstWhole);
+      floor = keep.length ? keep[0]![0] : mark + 1;
+      log.warn('ldap feed: more changes in the overlap window than the cursor keeps; the next poll starts later than the overlap (a late write in the skipped seconds is left to the reconcile)', {
+        kept: keep.length,
+        window: window.size,
+      });
     }
-    const unique = new Map(keep.map(([ts, k]) => [k, ts]));
-    next = { v: 1, kind, mark: String(mark), seen: [...unique].map(([k, ts]) => [String(ts), k]), gone: prev?.gone ?? [], ...(prev?.sweptAt ? { sweptAt: prev.sweptAt } : {}) };
+    next = {
+      v: 1,
+      kind,
+      mark: String(mark),
+      seen: keep.map(([ts, k]) => [String(ts), k]),
+      gone: prev?.gone ?? [],
+      ...(prev?.sweptAt ? { sweptAt: prev.sweptAt } : {}),
+      ...(floor !== undefined ? { floor } : {}),
+    };
   }
 
   // ---------------------------------------------------------------- deletions
@@ -290,20 +315,5 @@ export function clientSource(o: {
     scan(extra, attributes) {
       return o.client.pages('poll changes', p.baseDn, { filter: o.users(extra), attributes, ...(p.idKind === 'guid' ? { binary: [p.attributes.id] } : {}) }, o.pageSize);
     },
-  };
-}
-
-/**
- * The ids the product knows for `provider`: the targetId of every person record whose account
- * is not already known to be deleted — what the stack passes as `feed.known`.
- */
-export function stateKnownIds(state: Pick<StateStore, 'listPage'>, provider: string): () => AsyncIterable<string> {
-  return async function* () {
-    let cursor: string | undefined;
-    do {
-      const page = await state.listPage('user', cursor);
-      for (const r of page.records) if (r.targetId && (r.provider ?? provider) === provider && r.status !== 'deleted') yield r.targetId;
-      cursor = page.next;
-    } while (cursor);
   };
 }
