@@ -90,6 +90,13 @@ export interface FeedState {
    * the mark moves), at the cost of a late write stamped in them (the reconcile finds it).
    */
   floor?: number;
+  /**
+   * time, with a change key (OpenLDAP's entryCSN, which sorts as the change's time): after a
+   * bulk change beyond the bound, the newest change key read. An entry re-read later whose
+   * change key is at or below it was read (and queued) already; a change made afterwards, even
+   * within the same second, has a greater one. Used instead of `floor` where there is a key.
+   */
+  changeFloor?: string;
   sweptAt?: string;
   /** AD: where the USNs come from, and the DC's clock at the last poll. */
   dc?: { name: string; invocationId?: string; at: string };
@@ -196,6 +203,8 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
     const seen: Array<[number, string]> = (prev?.seen ?? []).map(([m, k]) => [Number(m), k]);
     let mark = prev ? Number(prev.mark) : 0;
     const lower = prev ? Math.max(mark - overlap, prev.floor ?? -Infinity) : undefined;
+    const changeFloor = prev?.changeFloor;
+    let newestChange = changeFloor;
     if (!prev) {
       full = true;
       allIds = new Set();
@@ -208,8 +217,11 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
         if (!id) continue;
         allIds?.add(id);
         if (ts === undefined) continue;
-        const key = short(id, (p.changeKey ? first(e, p.changeKey) : undefined) ?? String(ts));
-        if (prev && !seenBefore.has(key)) emit(id, eventKey('ldap-change', id, p.changeKey ? (first(e, p.changeKey) ?? String(ts)) : String(ts)), 'ldap.changed');
+        const change = p.changeKey ? first(e, p.changeKey) : undefined;
+        const key = short(id, change ?? String(ts));
+        const readBefore = change !== undefined && changeFloor !== undefined && change <= changeFloor;
+        if (prev && !seenBefore.has(key) && !readBefore) emit(id, eventKey('ldap-change', id, change ?? String(ts)), 'ldap.changed');
+        if (change !== undefined && (newestChange === undefined || change > newestChange)) newestChange = change;
         seen.push([ts, key]);
         if (ts > mark) mark = ts;
       }
@@ -220,17 +232,18 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
     let keep = [...window].map(([k, ts]): [number, string] => [ts, k]).sort((a, b) => a[0] - b[0]);
     // A floor stays while it is above the overlap's start: the seconds below it stay unread.
     let floor: number | undefined = prev?.floor !== undefined && prev.floor > mark - overlap ? prev.floor : undefined;
+    let nextChangeFloor = changeFloor;
     if (keep.length > SEEN_MAX) {
-      // Bulk change: keep whole seconds, newest first, as many as fit; the next run starts at
-      // the oldest second kept (or after the boundary second, if that alone does not fit).
+      // Bulk change: keep whole seconds, newest first, as many as fit. With a change key, what
+      // was read is recognised by it (changeFloor) and the overlap stays whole; without one the
+      // next run starts at the oldest second kept, or after the boundary second if that alone
+      // does not fit (a write landing in the skipped seconds is then left to the reconcile).
       const boundary = keep.length - SEEN_MAX;
       const firstWhole = keep.findIndex(([ts], i) => i >= boundary && (i === 0 || keep[i - 1]![0] !== ts));
       keep = firstWhole < 0 ? [] : keep.slice(firstWhole);
-      floor = keep.length ? keep[0]![0] : mark + 1;
-      log.warn('ldap feed: more changes in the overlap window than the cursor keeps; the next poll starts later than the overlap (a late write in the skipped seconds is left to the reconcile)', {
-        kept: keep.length,
-        window: window.size,
-      });
+      if (newestChange !== undefined) nextChangeFloor = newestChange;
+      else floor = keep.length ? keep[0]![0] : mark + 1;
+      log.warn('ldap feed: more changes in the overlap window than the cursor keeps', { kept: keep.length, window: window.size, by: newestChange !== undefined ? 'change key' : 'floor second' });
     }
     next = {
       v: 1,
@@ -240,6 +253,7 @@ export async function pollChanges(src: PollSource, o: PollOptions): Promise<Feed
       gone: prev?.gone ?? [],
       ...(prev?.sweptAt ? { sweptAt: prev.sweptAt } : {}),
       ...(floor !== undefined ? { floor } : {}),
+      ...(nextChangeFloor !== undefined ? { changeFloor: nextChangeFloor } : {}),
     };
   }
 
