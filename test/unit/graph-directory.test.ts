@@ -5,7 +5,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
 import { DeltaExpired } from '../../functions/mailbox/graph/delta';
 import { GraphDirectory } from '../../functions/mailbox/graph/directory';
-import { escapeODataString, strongPassword } from '../../functions/mailbox/graph/wire';
+import { escapeODataString } from '../../functions/mailbox/graph/wire';
+import { initialPassword as strongPassword } from '../../functions/mailbox/password';
 import { MailboxError } from '../../functions/mailbox/directory';
 
 const TENANT = 'contoso-tenant';

@@ -27,7 +27,8 @@ import { randomUUID } from 'node:crypto';
 import { MailboxError, type MailboxAccount, type MailboxAccountInput, type MailboxDirectory, type MailboxPage } from '../directory';
 import type { ExmailClient } from './client';
 import type { ExmailDepartments } from './departments';
-import { departmentIds, linkOf, normalizeId, ROOT_DEPARTMENT, strongPassword, toAccount, toWire, userIdFor, type ExmailUserWire } from './wire';
+import { departmentIds, linkOf, normalizeId, ROOT_DEPARTMENT, toAccount, toWire, userIdFor, type ExmailUserWire } from './wire';
+import { initialPassword } from '../password';
 
 export interface ExmailDirectoryOptions {
   client: ExmailClient;
@@ -127,7 +128,7 @@ export class ExmailDirectory implements MailboxDirectory {
     const userid = userIdFor(input.email, this.o.domain);
     const { enable: _enable, ...fields } = toWire(input, this.region);
     const department = input.department ? await this.o.departments.ensure(input.department) : ROOT_DEPARTMENT;
-    const body = { userid, ...fields, department: [department], password: strongPassword(), cpwd_login: 1 };
+    const body = { userid, ...fields, department: [department], password: initialPassword(16), cpwd_login: 1 };
     await this.o.client.call('user/create', { body });
     if (input.enabled === false) await this.o.client.call('user/update', { body: { userid, enable: 0 } });
     this.relink(userid, input.employeeId);

@@ -22,7 +22,6 @@
  *   Whether Exmail accepts '+'-numbers of other countries is not confirmed.
  * - Clearing: an empty string clears `position`, `mobile`, `tel` (assumed; the docs say nothing).
  */
-import { randomInt } from 'node:crypto';
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { MailboxError, type MailboxAccount, type MailboxAccountInput } from '../directory';
 import { canonicalPhone } from '../phone';
@@ -129,15 +128,3 @@ export function userIdFor(email: string, domain: string): string {
   return `${email.trim().toLowerCase().split('@')[0]}@${domain.toLowerCase()}`;
 }
 
-/** 16 characters from all four classes (Exmail's rules are not published; this meets the usual ones). Never logged or returned. */
-export function strongPassword(): string {
-  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*-_=+?'];
-  const all = sets.join('');
-  const chars = sets.map((s) => s[randomInt(s.length)]!);
-  while (chars.length < 16) chars.push(all[randomInt(all.length)]!);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
-  }
-  return chars.join('');
-}

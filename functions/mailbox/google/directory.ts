@@ -34,7 +34,8 @@ import type { MailboxAccount, MailboxAccountInput, MailboxDirectory, MailboxPage
 import { MailboxError } from '../directory';
 import { googleError, type GoogleClient } from './client';
 import { orgUnitFor, type GoogleSettings } from './config';
-import { hasLink, needsCurrent, primaryEmail, quoteQueryValue, strongPassword, toAccount, toDeletedAccount, userBody, type GoogleUserWire, type LinkSpec } from './wire';
+import { hasLink, needsCurrent, primaryEmail, quoteQueryValue, toAccount, toDeletedAccount, userBody, type GoogleUserWire, type LinkSpec } from './wire';
+import { initialPassword } from '../password';
 
 /** The Directory API's largest page. */
 export const MAX_RESULTS = 500;
@@ -121,7 +122,7 @@ export class GoogleDirectory implements MailboxDirectory {
     const body: Record<string, unknown> = {
       ...userBody({ ...input, enabled: input.enabled ?? true }, { link: this.link, domain: this.opts.domain, current: { id: '' } }),
       primaryEmail: address,
-      password: strongPassword(),
+      password: initialPassword(),
       changePasswordAtNextLogin: true,
     };
     const ou = orgUnitFor(input.department, this.opts.orgUnits);

@@ -19,7 +19,6 @@
  * (an admin's home phone, an HR system's external id). An empty array is sent as `null`
  * (users.update: "fields set to null will be cleared"; users.patch cannot clear repeated fields).
  */
-import { randomInt } from 'node:crypto';
 import { MailboxError, type MailboxAccount, type MailboxAccountInput } from '../directory';
 import { canonicalPhone } from '../phone';
 import type { GoogleSettings } from './config';
@@ -256,18 +255,6 @@ export function writtenPortFields(body: Record<string, unknown>, before: GoogleU
   return [...out];
 }
 
-/** 20 characters from all four classes (Google: 8–100 ASCII characters). Never logged or returned. */
-export function strongPassword(): string {
-  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*-_=+?'];
-  const all = sets.join('');
-  const chars = sets.map((s) => s[randomInt(s.length)]!);
-  while (chars.length < 20) chars.push(all[randomInt(all.length)]!);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
-  }
-  return chars.join('');
-}
 
 /** A search clause value in single quotes: a backslash escapes a quote or a backslash ("Search for users"). */
 export function quoteQueryValue(value: string): string {

@@ -28,7 +28,8 @@ import { BACKOFF, GraphClient, graphError, RETRYABLE, type CallResult, type Grap
 import { directoryObjectRef } from './config';
 import { readUserDelta, type DeltaResult } from './delta';
 import { GraphSubscriptions, type CreateSubscriptionInput, type GraphSubscription, type SubscriptionApi } from './subscriptions';
-import { escapeODataString, groupNickname, mailNicknameFrom, strongPassword, toAccount, toDeletedAccount, toWire, userPrincipalName, USER_SELECT, type GraphUserWire } from './wire';
+import { escapeODataString, groupNickname, mailNicknameFrom, toAccount, toDeletedAccount, toWire, userPrincipalName, USER_SELECT, type GraphUserWire } from './wire';
+import { initialPassword } from '../password';
 
 /** Graph's JSON batching limit. */
 export const MAX_BATCH_REQUESTS = 20;
@@ -153,7 +154,7 @@ export class GraphDirectory implements MailboxDirectory, SubscriptionApi {
       userPrincipalName: userPrincipalName(email, this.opts.domain),
       mail: email,
       mailNickname: input.mailNickname ?? mailNicknameFrom(email.split('@')[0] ?? ''),
-      passwordProfile: { password: strongPassword(), forceChangePasswordNextSignIn: true },
+      passwordProfile: { password: initialPassword(), forceChangePasswordNextSignIn: true },
     };
     if (this.opts.usageLocation) body.usageLocation = this.opts.usageLocation;
     const { json } = await this.client.call('POST', '/v1.0/users', { route: 'POST /users', body });

@@ -131,15 +131,3 @@ export function mailNicknameFrom(local: string): string {
   return cleaned || 'user' + randomInt(1e9).toString(36);
 }
 
-/** 20 characters from all four classes: meets Entra's complexity rules. Never logged or returned. */
-export function strongPassword(): string {
-  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*-_=+?'];
-  const all = sets.join('');
-  const chars = sets.map((s) => s[randomInt(s.length)]!);
-  while (chars.length < 20) chars.push(all[randomInt(all.length)]!);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
-  }
-  return chars.join('');
-}

@@ -28,7 +28,8 @@ import type { MailboxAccount, MailboxAccountInput, MailboxDirectory, MailboxPage
 import { MailboxError } from '../directory';
 import type { LdapClient, LdapEntry, LdapSearch } from './client';
 import { readAttributes, requireConfigured, type LdapProfile } from './config';
-import { enabledChange, first, idFilter, isDisabled, newEntryDn, strongPassword, toAccount, toAddAttributes, toChanges } from './wire';
+import { enabledChange, first, idFilter, isDisabled, newEntryDn, toAccount, toAddAttributes, toChanges } from './wire';
+import { initialPassword } from '../password';
 
 export interface LdapDirectoryOptions {
   client: LdapClient;
@@ -178,7 +179,7 @@ export class LdapDirectory implements MailboxDirectory {
       throw new MailboxError('AD create needs an encrypted connection (ldaps:// or startTls) to set the initial password', false, 'PlaintextRefused', undefined, 'invalid');
     }
     const dn = newEntryDn(p, email, p.createIn);
-    await this.client.add('add entry', dn, toAddAttributes(p, { ...input, email }, this.o.domain, p.schema === 'ad' ? strongPassword() : undefined));
+    await this.client.add('add entry', dn, toAddAttributes(p, { ...input, email }, this.o.domain, p.schema === 'ad' ? initialPassword() : undefined));
     const back = await this.client.search('read entry', dn, { ...this.accountSearch(this.users()), scope: 'base' });
     if (!back[0]) throw new MailboxError('LDAP create: the new entry is not readable as an account (user filter, ACL)', false, 'NotReadable', undefined, 'unexpected');
     return toAccount(p, back[0]);

@@ -17,7 +17,6 @@
  * - A name cannot be cleared (the port's rule); AD creates need a password, which AD only
  *   accepts over an encrypted connection (unicodePwd: the quoted password in UTF-16LE).
  */
-import { randomInt } from 'node:crypto';
 import { Attribute, Change, EqualityFilter, type Filter } from 'ldapts';
 import { MailboxError, type MailboxAccount, type MailboxAccountInput } from '../directory';
 import { canonicalPhone } from '../phone';
@@ -280,18 +279,6 @@ export function toAddAttributes(p: LdapProfile, input: MailboxAccountInput & { e
   return [...attrs].map(([type, vals]) => new Attribute({ type, values: vals as string[] }));
 }
 
-/** 20 characters from all four classes: meets AD's default complexity rules. Never logged or returned. */
-export function strongPassword(): string {
-  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#$%^&*-_=+?'];
-  const all = sets.join('');
-  const chars = sets.map((s) => s[randomInt(s.length)]!);
-  while (chars.length < 20) chars.push(all[randomInt(all.length)]!);
-  for (let i = chars.length - 1; i > 0; i--) {
-    const j = randomInt(i + 1);
-    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
-  }
-  return chars.join('');
-}
 
 /** Which LDAP attribute carries which port field (the conformance probe maps the server's audit log back through it). */
 export function wireFields(p: LdapProfile): Record<string, keyof MailboxAccountInput> {
