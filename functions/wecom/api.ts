@@ -84,6 +84,15 @@ export class WecomApiClient implements WecomContacts {
     }
   }
 
+  async listUserIdPage(cursor?: string): Promise<{ ids: string[]; next?: string }> {
+    try {
+      return await this.listUserIdPageWith('contacts', cursor);
+    } catch (err) {
+      if (err instanceof WecomApiError && (err.errcode === 48009 || err.errcode === 60011)) return this.listUserIdPageWith('app', cursor);
+      throw err;
+    }
+  }
+
   async listDepartments(): Promise<WecomDepartment[]> {
     const r = await this.call('department/list', 'app');
     const list = (r.department ?? []) as Array<WecomDepartment & Record<string, unknown>>;
@@ -120,6 +129,13 @@ export class WecomApiClient implements WecomContacts {
   /** Force the next call to fetch fresh tokens (e.g. after rotating a secret). */
   invalidateTokens(): void {
     for (const t of Object.values(this.tokens)) t.drop();
+  }
+
+  private async listUserIdPageWith(secret: Secret, cursor: string | undefined): Promise<{ ids: string[]; next?: string }> {
+    const r = await this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: 10_000 } });
+    const ids = ((r.dept_user ?? []) as Array<{ userid: string }>).map((row) => row.userid);
+    const next = typeof r.next_cursor === 'string' && r.next_cursor ? r.next_cursor : undefined;
+    return { ids, ...(next ? { next } : {}) };
   }
 
   private async listUserIdsWith(secret: Secret): Promise<string[]> {

@@ -36,6 +36,12 @@ export interface WecomContacts {
   getUser(userid: string): Promise<WecomUser | undefined>;
   /** All userids (user/list_id, paged internally). */
   listUserIds(): Promise<string[]>;
+  /**
+   * One page of user/list_id (a member in several departments may appear more than once, and
+   * on two pages): `next` is the cursor of the following page, absent on the last. Reconcile
+   * pages with it to hold one page at a time; a port without it is listed in one page.
+   */
+  listUserIdPage?(cursor?: string): Promise<{ ids: string[]; next?: string }>;
   listDepartments(): Promise<WecomDepartment[]>;
   updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>): Promise<void>;
   /** Deleting a user that does not exist (60111) is a success. */
