@@ -36,6 +36,8 @@ let ids: {
   inbox: string;
   state: string;
   audit: string;
+  reconcileTable: string;
+  reconcileQueue: string;
   queue: string;
   dlq: string;
   personalKey: string;
