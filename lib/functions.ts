@@ -17,8 +17,9 @@
  * |                |         |         | still takes tens of ms, so the price per call barely moves.       |
  * | sync-worker    | 512 MB  | 60 s    | a batch of ≤ 10 subjects, a few API calls each (user/get, Graph    |
  * |                |         |         | PATCH) with bounded retries; SQS visibility = 6 × this.            |
- * | reconcile      | 1024 MB | 15 min  | lists every user on both sides and diffs in memory; the Lambda     |
- * |                |         |         | maximum, it pages and checkpoints for organisations beyond that.   |
+ * | reconcile      | 1024 MB | 15 min  | one chunk of a reconcile run: pages of both directories to the     |
+ * |                |         |         | reconcile table, checkpointed; stops ~2 min before the timeout and |
+ * |                |         |         | continues through its queue (memory: pages, not the directory).    |
  * | subscriptions  | 256 MB  | 60 s    | a handful of Graph calls (renew / recreate subscriptions, delta).  |
  * | grace-deleter  | 512 MB  | 5 min   | deletes due after the grace period, batched (≤ 200 ids per WeCom   |
  * |                |         |         | batchdelete), each audited.                                         |

@@ -93,6 +93,8 @@ const TABLE_ACTIONS = {
   stateRead: ['dynamodb:GetItem', 'dynamodb:Query'],
   auditAppend: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query'],
   auditRead: ['dynamodb:GetItem', 'dynamodb:Query'],
+  /** The reconcile runs' scratch and checkpoints: overwrites (batched), reads, conditional checkpoint puts; no delete (TTL). */
+  reconcileRun: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query'],
 } as const;
 
 /** Denied on the callback IP list's inbox item to every inbox writer but its refresher. */
@@ -177,6 +179,8 @@ interface Access {
    */
   callbackIps?: 'read' | 'write';
   reports?: boolean;
+  /** The chunked reconcile: its scratch table, and its continuation queue (send; consumed through the event source). */
+  reconcileRun?: boolean;
   secrets: Array<'wecomCallback' | 'wecomApi' | 'mailbox'>;
 }
 
@@ -198,6 +202,7 @@ export const ACCESS: Record<HandlerName, Access> = {
     queueSend: true,
     envelopes: true,
     reports: true,
+    reconcileRun: true,
     secrets: ['wecomApi', 'mailbox'],
   },
   // Renews Graph subscriptions and runs the delta query: stores subscription/delta meta items
@@ -270,6 +275,8 @@ export class WecomMailboxSyncStack extends Stack {
   readonly tables: Record<TableRole, dynamodb.Table>;
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
+  readonly reconcileQueue: sqs.Queue;
+  readonly reconcileDeadLetterQueue: sqs.Queue;
   readonly api: apigw.HttpApi;
   readonly auditDigests: AuditDigestStorage;
   /** The NAT gateway's Elastic IP (WeCom trusted IP), when wecomEgress.fixedIp is on. */
@@ -309,6 +316,8 @@ export class WecomMailboxSyncStack extends Stack {
       inbox: createTable(this, 'InboxTable', 'inbox', { encryptionKey: this.transportKey, ttl: true, protect: false }),
       state: createTable(this, 'StateTable', 'state', { encryptionKey: this.personalDataKey, ttl: false, protect: true }),
       audit: createTable(this, 'AuditTable', 'audit', { encryptionKey: this.personalDataKey, ttl: true, protect: true }),
+      // Scratch of chunked reconcile runs (keyed hashes, masks, non-sensitive fields): expires by TTL.
+      reconcile: createTable(this, 'ReconcileTable', 'reconcile', { encryptionKey: this.personalDataKey, ttl: true, protect: false }),
     };
 
     // ------------------------------------------------------------------ queue
@@ -333,6 +342,24 @@ export class WecomMailboxSyncStack extends Stack {
       dataKeyReuse: Duration.minutes(5),
       enforceSSL: true,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: cfg.queue.maxReceiveCount },
+    });
+    // The chunked reconcile continues itself through this queue: a chunk that reaches its
+    // deadline sends { runId }; a chunk that dies (timeout, crash) leaves its message, which comes
+    // back after the visibility timeout and resumes from the checkpoint. Three deaths in a row park it.
+    this.reconcileDeadLetterQueue = new sqs.Queue(this, 'ReconcileDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.transportKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.reconcileQueue = new sqs.Queue(this, 'ReconcileQueue', {
+      // Longer than the function's timeout: a running chunk's message is never handed to a second one.
+      visibilityTimeout: SIZING.reconcile.timeout.plus(Duration.minutes(1)),
+      retentionPeriod: Duration.days(1),
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.transportKey,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.reconcileDeadLetterQueue, maxReceiveCount: 3 },
     });
 
     // ------------------------------------------------------------------ report bucket
@@ -480,6 +507,10 @@ export class WecomMailboxSyncStack extends Stack {
       // The personal-data key wraps the envelopes' data keys and the audit chain key.
       if (access.envelopes || access.audit) env.KMS_KEY_ID = this.personalDataKey.keyArn;
       if (access.reports) env.REPORT_BUCKET = reportBucket.bucketName;
+      if (access.reconcileRun) {
+        env.RECONCILE_TABLE = this.tables.reconcile.tableName;
+        env.RECONCILE_QUEUE_URL = this.reconcileQueue.queueUrl;
+      }
       if (access.digests) {
         env.AUDIT_DIGEST_BUCKET = digestBucket.bucketName;
         env.AUDIT_DIGEST_KEY_ID = this.auditDigests.signingKey.keyArn;
@@ -558,6 +589,10 @@ export class WecomMailboxSyncStack extends Stack {
         new iam.PolicyStatement({ sid: 'AuditTableAppendOnly', effect: iam.Effect.DENY, actions: [...AUDIT_DENIED_ACTIONS], resources: tableResources('audit', true) }),
       );
       if (access.queueSend) allow('WorkQueueSend', ['sqs:SendMessage'], [this.queue.queueArn]);
+      if (access.reconcileRun) {
+        allow('ReconcileTable', TABLE_ACTIONS.reconcileRun, tableResources('reconcile', false));
+        allow('ReconcileQueueSend', ['sqs:SendMessage'], [this.reconcileQueue.queueArn]);
+      }
       if (access.dlqSend) allow('DeadLetterQueueSend', ['sqs:SendMessage'], [this.deadLetterQueue.queueArn]);
       if (access.queueDepth) {
         allow('QueueDepth', ['sqs:GetQueueAttributes'], [this.queue.queueArn, this.deadLetterQueue.queueArn]);
@@ -667,6 +702,9 @@ export class WecomMailboxSyncStack extends Stack {
       }),
     );
 
+    // The reconcile's continuations: one chunk at a time per message.
+    fns.reconcile.fn.addEventSource(new SqsEventSource(this.reconcileQueue, { batchSize: 1, maxConcurrency: 2 }));
+
     // ------------------------------------------------------------------ schedules
     const schedule = (id: string, fn: HandlerName, expression: string, description: string) =>
       new events.Rule(this, id, {
@@ -719,6 +757,13 @@ export class WecomMailboxSyncStack extends Stack {
       alarm('DeadLetterQueueNotEmpty', {
         alarmDescription: 'Messages were parked in the DLQ: inspect the reason and redrive (wecom-sync dlq).',
         metric: dlqVisible,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      }),
+      alarm('ReconcileRunParked', {
+        alarmDescription: 'A reconcile chunk failed three times in a row: its run is parked in the reconcile DLQ (the checkpoint is kept; send the message back to resume).',
+        metric: this.reconcileDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum' }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -826,6 +871,8 @@ export class WecomMailboxSyncStack extends Stack {
     new CfnOutput(this, 'MailboxSecretArn', { value: secrets.mailbox.secretArn });
     new CfnOutput(this, 'StateTableName', { value: this.tables.state.tableName });
     new CfnOutput(this, 'AuditTableName', { value: this.tables.audit.tableName });
+    // The CLI's reconcile keeps its scratch there too, so its memory does not grow with the directory.
+    new CfnOutput(this, 'ReconcileTableName', { value: this.tables.reconcile.tableName });
     // For the operator CLI (`wecom-sync --stack NAME`): the key that opens/hashes personal data
     // (its key policy still decides who may use it) and the non-secret runtime config.
     new CfnOutput(this, 'PersonalDataKeyArn', { value: this.personalDataKey.keyArn });

@@ -9,16 +9,16 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import type { Construct } from 'constructs';
 import { TTL_ATTRIBUTE, tableDefinitions, type TableNames } from '../functions/store/tables';
 
-export type TableRole = keyof TableNames;
+export type TableRole = keyof Required<TableNames>;
 
 /** Placeholder names to pick each definition out of tableDefinitions(); CloudFormation names the real tables. */
-const ROLE_NAMES: TableNames = { inbox: 'inbox', state: 'state', audit: 'audit' };
+const ROLE_NAMES: Required<TableNames> = { inbox: 'inbox', state: 'state', audit: 'audit', reconcile: 'reconcile' };
 
 export interface TableOptions {
   encryptionKey: kms.IKey;
   /** TTL attribute (the store code writes epoch seconds into it). */
   ttl: boolean;
-  /** State and audit are the system of record: deletion protection and RETAIN. */
+  /** State and audit are the system of record: deletion protection and RETAIN (inbox and reconcile are scratch). */
   protect: boolean;
 }
 

@@ -15,6 +15,7 @@ import { decideHeld, listHeld, type Verdict } from '../../functions/sync/approva
 import { checkHealth, type HealthResult } from '../../functions/sync/health';
 import type { Subject } from '../../functions/core/model';
 import type { Translate } from '../../functions/core/messages';
+import type { RunStore } from '../../functions/store/run-store';
 import { RECONCILE_SUBJECT, reconcileAll } from '../../functions/sync/reconcile';
 import { DRIFT_CLASSES, reportCsv, type ReconcileReport, type ReportSink } from '../../functions/sync/report';
 import { operatorIdentity, osUser } from '../console/identity';
@@ -80,6 +81,12 @@ export interface ReconcileArgs {
   region?: string;
 }
 
+/** The target's reconcile table as the run's scratch (memory stays flat for any directory size). */
+async function withRunStore(target: CliTarget): Promise<{ runStore?: RunStore }> {
+  const store = await target.runStore?.();
+  return store ? { runStore: store } : {};
+}
+
 export async function reconcileCommand(target: CliTarget, args: ReconcileArgs, io: Io): Promise<number> {
   const t = say(io);
   if ((args.apply || args.confirm) && !args.repair) throw new UsageError(t('cli.usage.applyNeedsRepair'));
@@ -88,7 +95,12 @@ export async function reconcileCommand(target: CliTarget, args: ReconcileArgs, i
   let report: ReconcileReport;
   try {
     report = await reconcileAll(
-      { ...(await target.engineDeps()), reports: localizedReports(await target.reports(), io), progress: (p) => bar.update(labels[p.phase], p.done, p.total) },
+      {
+        ...(await target.engineDeps()),
+        reports: localizedReports(await target.reports(), io),
+        progress: (p) => bar.update(labels[p.phase], p.done, p.total),
+        ...(await withRunStore(target)),
+      },
       { repair: args.repair === true, apply: args.apply === true, confirm: args.confirm === true, operator: await operatorOf(target, args.region) },
     );
   } finally {

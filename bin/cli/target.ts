@@ -25,6 +25,8 @@ import { LocalFileKeyProvider } from '../../functions/security/local-key-provide
 import type { KeyProvider } from '../../functions/security/ports';
 import { DynamoAuditLog } from '../../functions/store/audit';
 import type { AuditLog } from '../../functions/store/ports';
+import type { RunStore } from '../../functions/store/run-store';
+import { DynamoRunStore } from '../../functions/store/run-store-dynamo';
 import { DynamoStateStore } from '../../functions/store/state';
 import type { EngineDeps } from '../../functions/sync/context';
 import { CachedDepartmentTree } from '../../functions/sync/departments';
@@ -63,6 +65,8 @@ export interface CliTarget {
   name: string;
   engineDeps(): Promise<EngineDeps>;
   reports(): Promise<ReportSink>;
+  /** Where a reconcile keeps its scratch (the reconcile table), when the target has one; else in memory. */
+  runStore?(): Promise<RunStore | undefined>;
   /** Reading the reconcile reports back (the console's Reports page): where `reports()` writes them. */
   reportArchive?(): Promise<import('../console/report-archive').ReportArchive>;
   audit(): Promise<AuditLog>;
@@ -149,7 +153,8 @@ export interface LocalStackFile {
   baseUrl: string;
   port?: number;
   dynamoEndpoint: string;
-  tables: { inbox: string; state: string; audit: string };
+  /** `reconcile`: absent in files written by older stacks. */
+  tables: { inbox: string; state: string; audit: string; reconcile?: string };
   keyFile: string;
   wecomApiBase: string;
   graphApiBase?: string | null;
@@ -276,6 +281,7 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
     name: `local (${stack.baseUrl})`,
     engineDeps: async () => (engine ??= engineFrom({ config, dynamo, tables: stack.tables, keys, secrets, mailbox: await mailbox(), enqueue })),
     reports: async () => new LocalReportSink(stack.reportsDir ?? join(dataDir, 'reports')),
+    runStore: async () => (stack.tables.reconcile ? new DynamoRunStore(dynamo, stack.tables.reconcile) : undefined),
     reportArchive: async () => new (await import('../console/report-archive')).LocalReportArchive(stack.reportsDir ?? join(dataDir, 'reports')),
     audit: async () => readAudit(),
     auditIntegrity: async () => {
@@ -338,6 +344,8 @@ export async function localTarget(opts: { dataDir?: string; env?: NodeJS.Process
 const OUT = {
   state: 'StateTableName',
   audit: 'AuditTableName',
+  /** Absent on stacks deployed before the chunked reconcile. */
+  reconcile: 'ReconcileTableName',
   reports: 'ReportBucketName',
   queueName: 'QueueName',
   dlqUrl: 'DeadLetterQueueUrl',
@@ -509,6 +517,10 @@ export async function stackTarget(opts: { stack: string; region?: string }): Pro
       return new S3ReportSink(new S3Client(region), need(OUT.reports));
     },
     reportArchive: async () => new (await import('../console/report-archive')).S3ReportArchive(need(OUT.reports), opts.region),
+    runStore: async () => {
+      const table = outputs[OUT.reconcile];
+      return table ? new DynamoRunStore(dynamo, table) : undefined;
+    },
     audit: async () => readAudit(),
     auditIntegrity: async () => {
       const i = await integrity();

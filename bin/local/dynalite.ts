@@ -48,7 +48,7 @@ export interface StartDynaliteOptions {
 export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<LocalDynamo> {
   const { endpoint, stop } = opts.childProcess ? await spawnDynalite(opts.path) : await listenInProcess(opts.path);
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
-  const tables: TableNames = { inbox: 'inbox', state: 'state', audit: 'audit', ...opts.tables };
+  const tables: TableNames = { inbox: 'inbox', state: 'state', audit: 'audit', reconcile: 'reconcile', ...opts.tables };
   for (const def of tableDefinitions(tables)) await ensureTable(client, def, opts.path);
   return {
     endpoint,

@@ -13,6 +13,10 @@
  *         GSI byHeld:   heldKey (S), pk  — sparse: people whose destructive action the guard holds
  *  audit  pk (S) = subject, sk (S) = zero-padded seq — the per-subject hash chain
  *         GSI byDay: day (S), atSeq (S)  — query by time; TTL attribute `expiresAt`
+ *  reconcile pk (S), sk (S)              — scratch of chunked reconcile runs (store/run-store.ts):
+ *                                          '<runId>#<kind>#<shard>' partitions sorted by userid or
+ *                                          keyed hash, one checkpoint item per run; no index; TTL
+ *                                          attribute `expiresAt` (a run's items go days after it)
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
@@ -20,6 +24,8 @@ export interface TableNames {
   inbox: string;
   state: string;
   audit: string;
+  /** The reconcile runs' scratch table; defined only when named (older callers create three). */
+  reconcile?: string;
 }
 
 export const TTL_ATTRIBUTE = 'expiresAt';
@@ -115,5 +121,21 @@ export function tableDefinitions(names: TableNames): CreateTableCommandInput[] {
         },
       ],
     },
+    ...(names.reconcile
+      ? [
+          {
+            TableName: names.reconcile,
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: [
+              { AttributeName: 'pk', AttributeType: 'S' },
+              { AttributeName: 'sk', AttributeType: 'S' },
+            ],
+            KeySchema: [
+              { AttributeName: 'pk', KeyType: 'HASH' },
+              { AttributeName: 'sk', KeyType: 'RANGE' },
+            ],
+          } satisfies CreateTableCommandInput,
+        ]
+      : []),
   ];
 }

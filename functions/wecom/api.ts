@@ -40,6 +40,8 @@ export interface WecomApiOptions {
    * of meeting WeCom's limit (10,000/min per API per corp, then a 60 s block). Absent: none.
    */
   callsPerMinute?: number;
+  /** Rows per user/list_id page (WeCom's maximum and the default: 10,000; tests page with fewer). */
+  listLimit?: number;
 }
 
 type Secret = 'app' | 'contacts';
@@ -54,6 +56,7 @@ export class WecomApiClient implements WecomContacts {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly now: () => number;
   private readonly base: string;
+  private readonly listLimit: number;
   /** Per-API budget of this process (undefined: no limit). */
   readonly limiter?: RateLimiter;
 
@@ -62,6 +65,7 @@ export class WecomApiClient implements WecomContacts {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.now = opts.now ?? Date.now;
     this.base = opts.apiBase.replace(/\/+$/, '');
+    this.listLimit = opts.listLimit ?? 10_000;
     this.tokens = { app: new TokenCache(() => this.fetchToken('app'), this.now), contacts: new TokenCache(() => this.fetchToken('contacts'), this.now) };
     if (opts.callsPerMinute) this.limiter = new RateLimiter({ perMinute: opts.callsPerMinute, now: this.now, sleep: this.sleep });
   }
@@ -85,17 +89,13 @@ export class WecomApiClient implements WecomContacts {
     }
   }
 
-  async listUserIdPage(cursor?: string): Promise<{ userids: string[]; next?: string }> {
-    const page = (secret: Secret) => this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: 10_000 } });
-    let r: Json;
+  async listUserIdPage(cursor?: string): Promise<{ ids: string[]; next?: string }> {
     try {
-      r = await page('contacts');
+      return await this.listUserIdPageWith('contacts', cursor);
     } catch (err) {
-      if (!(err instanceof WecomApiError && (err.errcode === 48009 || err.errcode === 60011))) throw err;
-      r = await page('app');
+      if (err instanceof WecomApiError && (err.errcode === 48009 || err.errcode === 60011)) return this.listUserIdPageWith('app', cursor);
+      throw err;
     }
-    const userids = [...new Set(((r.dept_user ?? []) as Array<{ userid: string }>).map((row) => row.userid))];
-    return typeof r.next_cursor === 'string' && r.next_cursor ? { userids, next: r.next_cursor } : { userids };
   }
 
   async listDepartments(): Promise<WecomDepartment[]> {
@@ -136,11 +136,18 @@ export class WecomApiClient implements WecomContacts {
     for (const t of Object.values(this.tokens)) t.drop();
   }
 
+  private async listUserIdPageWith(secret: Secret, cursor: string | undefined): Promise<{ ids: string[]; next?: string }> {
+    const r = await this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: this.listLimit } });
+    const ids = ((r.dept_user ?? []) as Array<{ userid: string }>).map((row) => row.userid);
+    const next = typeof r.next_cursor === 'string' && r.next_cursor ? r.next_cursor : undefined;
+    return { ids, ...(next ? { next } : {}) };
+  }
+
   private async listUserIdsWith(secret: Secret): Promise<string[]> {
     const ids = new Set<string>();
     let cursor: string | undefined;
     do {
-      const r = await this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: 10_000 } });
+      const r = await this.call('user/list_id', secret, { body: { ...(cursor ? { cursor } : {}), limit: this.listLimit } });
       // A member in several departments is listed once per department.
       for (const row of (r.dept_user ?? []) as Array<{ userid: string }>) ids.add(row.userid);
       cursor = typeof r.next_cursor === 'string' && r.next_cursor ? r.next_cursor : undefined;

@@ -37,11 +37,11 @@ export interface WecomContacts {
   /** All userids (user/list_id, paged internally). */
   listUserIds(): Promise<string[]>;
   /**
-   * One page of user/list_id (up to 10,000 rows): the userids on it, once each, and the cursor
-   * of the next page (absent on the last). A member of several departments may appear on two
-   * pages. Optional: without it a reconcile pages over listUserIds().
+   * One page of user/list_id (a member in several departments may appear more than once, and
+   * on two pages): `next` is the cursor of the following page, absent on the last. Reconcile
+   * pages with it to hold one page at a time; a port without it is listed in one page.
    */
-  listUserIdPage?(cursor?: string): Promise<{ userids: string[]; next?: string }>;
+  listUserIdPage?(cursor?: string): Promise<{ ids: string[]; next?: string }>;
   listDepartments(): Promise<WecomDepartment[]>;
   updateUser(userid: string, patch: Partial<Omit<WecomUser, 'userid'>>): Promise<void>;
   /** Deleting a user that does not exist (60111) is a success. */

@@ -115,7 +115,7 @@ describe('synthesized for cn-north-1 (aws-cn)', () => {
     s.template.hasResourceProperties('AWS::KMS::Key', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' });
     s.template.hasResourceProperties('AWS::S3::Bucket', { ObjectLockEnabled: true });
     const tables = Object.values(s.json.Resources).filter((r) => r.Type === 'AWS::DynamoDB::Table');
-    expect(tables).toHaveLength(3);
+    expect(tables).toHaveLength(4); // inbox, state, audit, reconcile
     for (const t of tables) expect(t.Properties.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
   });
 });

@@ -36,6 +36,8 @@ let ids: {
   inbox: string;
   state: string;
   audit: string;
+  reconcileTable: string;
+  reconcileQueue: string;
   queue: string;
   dlq: string;
   personalKey: string;
@@ -57,6 +59,8 @@ beforeAll(() => {
     inbox: logicalId(st, st.tables.inbox),
     state: logicalId(st, st.tables.state),
     audit: logicalId(st, st.tables.audit),
+    reconcileTable: logicalId(st, st.tables.reconcile),
+    reconcileQueue: logicalId(st, st.reconcileQueue),
     queue: logicalId(st, st.queue),
     dlq: logicalId(st, st.deadLetterQueue),
     personalKey: logicalId(st, st.personalDataKey),
@@ -498,6 +502,7 @@ describe('least privilege', () => {
       if (access.dlqSend) allowed.add(ids.dlq);
       if (access.envelopes) allowed.add(ids.personalKey);
       if (access.callbackIps === 'write') allowed.add(ids.inbox).add(ids.transportKey);
+      if (access.reconcileRun) allowed.add(ids.reconcileTable).add(ids.personalKey).add(ids.reconcileQueue).add(ids.transportKey);
       for (const id of reached) {
         const type = s.json.Resources[id]!.Type;
         if (type === 'AWS::SecretsManager::Secret' || type === 'AWS::S3::Bucket') continue; // checked below
@@ -510,6 +515,25 @@ describe('least privilege', () => {
       expect(buckets.sort(), n).toEqual([...(access.reports ? [logicalId(s.stack, s.stack.node.findChild('ReportBucket'))] : []), ...(access.digests ? [ids.digestBucket] : [])].sort());
       expect(reached.has(ids.signingKey), n).toBe(access.digests === true);
     }
+  });
+
+  it('the reconcile table: on demand, TTL, the personal-data key; only the reconcile role reaches it, and its name is in that function alone', () => {
+    const t = s.json.Resources[ids.reconcileTable]!.Properties;
+    expect(t.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(t.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(t.SSESpecification.SSEEnabled).toBe(true);
+    expect(JSON.stringify(t.SSESpecification.KMSMasterKeyId)).toContain(ids.personalKey);
+    for (const n of HANDLERS) {
+      const reached = new Set<string>();
+      for (const { statement } of statements().filter((x) => x.roles.includes(ids.role[n]))) referencedIds(statement.Resource, reached);
+      expect(reached.has(ids.reconcileTable), n).toBe(n === 'reconcile');
+      expect(env(n).RECONCILE_TABLE !== undefined, n).toBe(n === 'reconcile');
+    }
+    // Its continuation queue invokes it, one chunk per message.
+    const mapping = Object.values(s.json.Resources).find(
+      (r) => r.Type === 'AWS::Lambda::EventSourceMapping' && JSON.stringify(r.Properties.EventSourceArn).includes(ids.reconcileQueue),
+    );
+    expect(mapping?.Properties.BatchSize).toBe(1);
   });
 
   it('the internet-facing callback role has no access to the personal-data key, state or audit', () => {

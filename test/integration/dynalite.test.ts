@@ -8,7 +8,7 @@ describe.each([false, true])('startDynalite (childProcess %s)', (childProcess) =
     const dyn = await startDynalite({ childProcess });
     try {
       const tables = await dyn.client.send(new ListTablesCommand({}));
-      expect(tables.TableNames?.sort()).toEqual(['audit', 'inbox', 'state']);
+      expect(tables.TableNames?.sort()).toEqual(['audit', 'inbox', 'reconcile', 'state']);
       await dyn.client.send(new PutItemCommand({ TableName: dyn.tables.inbox, Item: { pk: { S: 'x' } } }));
       const got = await dyn.client.send(new GetItemCommand({ TableName: dyn.tables.inbox, Key: { pk: { S: 'x' } } }));
       expect(got.Item?.pk?.S).toBe('x');

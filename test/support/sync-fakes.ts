@@ -34,6 +34,13 @@ export class FakeWecom implements WecomContacts {
   async listUserIds() {
     return [...this.users.keys()];
   }
+  /** user/list_id pages of `listPageSize` (WeCom: up to 10,000), the cursor an offset. */
+  listPageSize = 1000;
+  async listUserIdPage(cursor?: string) {
+    const from = Number(cursor ?? 0);
+    const ids = [...this.users.keys()].slice(from, from + this.listPageSize);
+    return from + this.listPageSize < this.users.size ? { ids, next: String(from + this.listPageSize) } : { ids };
+  }
   async listDepartments() {
     return clone(this.departments);
   }
