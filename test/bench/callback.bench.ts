@@ -23,6 +23,9 @@ import { decrypt as officialDecrypt, getSignature as officialSignature } from '@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { build, type BuildOptions } from 'esbuild';
 import { esbuildOptions, HANDLERS, type HandlerName } from '../../lib/functions';
+
+/** The deployment's mailbox provider the bundles are built for (each bundle carries only its adapter). */
+const PROVIDER = process.env.BENCH_PROVIDER ?? 'graph';
 import type { SyncMessage } from '../../functions/queue/messages';
 import type { InboxEntry } from '../../functions/store/ports';
 import { decryptMessage, verifySignature } from '../../functions/wecom/crypto';
@@ -215,9 +218,9 @@ async function bundle(name: string, entry: string, options: BuildOptions, outDir
 const LIMITS: Partial<Record<HandlerName, number>> = { 'wecom-callback': 400, 'sync-worker': 600, 'mailbox-events': 200 };
 
 async function benchBundles(outDir: string) {
-  console.log('4. Lambda bundles as lib/functions.ts builds them (esbuildOptions: minified ESM, node24; split where SPLIT says)');
+  console.log(`4. Lambda bundles as lib/functions.ts builds them for provider '${PROVIDER}' (esbuildOptions: minified ESM, node24; split where SPLIT says; BENCH_PROVIDER to change)`);
   for (const name of HANDLERS) {
-    const b = await bundle(name, join(root, 'functions/handlers', `${name}.ts`), esbuildOptions(name), outDir);
+    const b = await bundle(name, join(root, 'functions/handlers', `${name}.ts`), esbuildOptions(name, PROVIDER), outDir);
     const limit = LIMITS[name] ?? 1024;
     const split = b.files > 1 ? ` (entry ${kb(b.entry)} + ${b.files - 1} chunks)` : '';
     console.log(`   ${name.padEnd(20)} ${kb(b.total).padStart(9)} ${kb(b.gz).padStart(9)} gz${split}   [${mark(b.total <= limit * 1024)} ≤ ${limit} KB]`);
@@ -273,13 +276,13 @@ function loadOnce(c: LoadCase): { load: number; first: number } {
 async function benchColdLoad(outDir: string) {
   console.log(`5. cold load, median of ${N_LOADS} fresh node processes per case, the cases interleaved (${process.version}); the runtime's SDK is played by node_modules`);
   const callback = join(root, 'functions/handlers/wecom-callback.ts');
-  const shipped = esbuildOptions('wecom-callback');
+  const shipped = esbuildOptions('wecom-callback', PROVIDER);
   const { splitting: _s, entryNames: _e, chunkNames: _c, outExtension: _o, ...single } = shipped;
   const split = await bundle('callback-split', callback, shipped, outDir);
   const oneFile = await bundle('callback-single', callback, single, outDir);
   const worker = join(root, 'functions/handlers/sync-worker.ts');
-  const wRuntime = await bundle('worker-sdk-runtime', worker, esbuildOptions('sync-worker'), outDir);
-  const wBundled = await bundle('worker-sdk-bundled', worker, { ...esbuildOptions('sync-worker'), external: [] }, outDir);
+  const wRuntime = await bundle('worker-sdk-runtime', worker, esbuildOptions('sync-worker', PROVIDER), outDir);
+  const wBundled = await bundle('worker-sdk-bundled', worker, { ...esbuildOptions('sync-worker', PROVIDER), external: [] }, outDir);
   const cases: LoadCase[] = [];
   for (const maps of [false, true]) {
     const m = maps ? ' + --enable-source-maps' : '';
