@@ -59,8 +59,8 @@ beforeEach(async () => {
 });
 
 const callback = (req: HttpRequest, q: WorkQueue = queue) => createCallbackReceiver({ keys, inbox, queue: q })(req);
-const mailbox = (req: HttpRequest, q: WorkQueue = queue) =>
-  createMailboxReceiver({ inbox, queue: q, provider: 'graph', clientState: CLIENT_STATE, webhookSecret: WEBHOOK_SECRET })(req);
+const mailbox = (req: HttpRequest, q: WorkQueue = queue, now?: () => Date) =>
+  createMailboxReceiver({ inbox, queue: q, provider: 'graph', clientState: CLIENT_STATE, webhookSecret: WEBHOOK_SECRET, ...(now ? { now } : {}) })(req);
 
 const wecomPost = (r: { query: Record<string, string>; body: string }, q: WorkQueue = queue) =>
   callback({ method: 'POST', path: '/wecom/callback', query: r.query, headers: { 'content-type': 'text/xml' }, body: r.body }, q);
@@ -179,7 +179,10 @@ describe('mailbox receivers', () => {
   it('a Graph POST whose receiver died: the sweep enqueues each user’s and the lifecycle message and marks the ignored item', async () => {
     const lifecycle = { subscriptionId: 'sub-1', clientState: CLIENT_STATE, lifecycleEvent: 'reauthorizationRequired', subscriptionExpirationDateTime: '2026-12-20T00:00:00Z' };
     const items = [change('aaaa-1111'), change('bbbb-2222', 'deleted'), { ...change('x'), resource: 'Groups/abc', resourceData: undefined }, lifecycle];
-    await dieAfterInboxWrite((q) => mailbox(graphPost(items), q), 4);
+    // Both deliveries are received at one instant: the dedupe key of an id-less notification
+    // holds a 10-second receipt bucket, which a slow run could otherwise cross between them.
+    const receivedAt = new Date();
+    await dieAfterInboxWrite((q) => mailbox(graphPost(items), q, () => receivedAt), 4);
     expect(await sweepInbox({ inbox, queue })).toMatchObject({ found: 0 });
 
     const before = sqs.messages.length;
@@ -194,7 +197,7 @@ describe('mailbox receivers', () => {
 
     // Graph's redelivery (same 10-second bucket): all duplicates, acknowledged, nothing sent.
     const requests = sqs.requests.length;
-    expect((await mailbox(graphPost(items))).statusCode).toBe(202);
+    expect((await mailbox(graphPost(items), queue, () => receivedAt)).statusCode).toBe(202);
     expect(sqs.requests.length).toBe(requests);
   });
 
