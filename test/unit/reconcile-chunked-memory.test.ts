@@ -5,6 +5,7 @@
  * the run store holds every record; the report is the one of a single pass.
  */
 import { describe, expect, it } from 'vitest';
+import { MailboxError } from '../../functions/mailbox/directory';
 import { MemoryRunStore } from '../../functions/store/run-store';
 import { reconcileAll, runReconcileChunk, type ReconcileDeps } from '../../functions/sync/reconcile';
 import { harness } from '../support/engine-harness';
@@ -67,4 +68,49 @@ describe('chunked reconcile: memory bounded by the page, not the directory', () 
     // reconcileAll in one go agrees.
     expect((await reconcileAll({ ...deps, runStore: new MemoryRunStore() })).counts).toEqual(single.counts);
   }, 240_000);
+});
+
+describe('chunked reconcile over a mailbox whose list cursor lives in one process (LDAP)', () => {
+  it('a chunk that finds the cursor expired lists again from the start; the report is one pass’s, nothing joined twice', async () => {
+    const h = harness();
+    const accounts = new FakeMailbox({ pageSize: 5 });
+    for (let i = 0; i < 40; i++) {
+      const userid = `q${String(i).padStart(3, '0')}`;
+      h.addUser({ userid, position: i % 7 === 0 ? 'Architect' : 'Engineer' });
+      if (i % 10 === 9) continue;
+      accounts.accounts.set(`acc-${i}`, { id: `acc-${i}`, employeeId: userid, enabled: true, displayName: userid.toUpperCase(), email: `${userid}@example.com`, mailNickname: userid, jobTitle: 'Engineer', department: '技术部/研发组' });
+    }
+    accounts.accounts.set('acc-x', { id: 'acc-x', enabled: true, displayName: 'X', email: 'x@example.com' }); // unmanaged
+    /** One "process": cursors it handed out are valid only in it, as LDAP's paged searches. */
+    const inProcess = () => {
+      const issued = new Set<string>();
+      return Object.assign(Object.create(accounts) as FakeMailbox, {
+        async listPage(cursor?: string) {
+          if (cursor !== undefined && !issued.has(cursor)) throw new MailboxError('cursor from another process', false, 'CursorExpired', undefined, 'invalid');
+          const page = await accounts.listPage(cursor);
+          if (page.next) issued.add(page.next);
+          return page;
+        },
+      });
+    };
+    const store = new MemoryRunStore();
+    let mailbox = inProcess();
+    const deps = () => ({ ...h.deps, mailbox, chunking: { pageSize: 10, shards: 4 } }) as ReconcileDeps;
+    // Chunks of one step in the first process, until two mailbox pages are listed …
+    let r = await runReconcileChunk(deps(), store, { deadlineMs: 0 });
+    let mailboxSteps = 0;
+    while (mailboxSteps < 2) {
+      if (r.phase === 'mailbox') mailboxSteps++;
+      r = await runReconcileChunk(deps(), store, { runId: r.runId, deadlineMs: 0 });
+    }
+    expect(r.phase).toBe('mailbox');
+    // … then the next chunk runs in another process (a new Lambda container) to the end.
+    mailbox = inProcess();
+    r = await runReconcileChunk(deps(), store, { runId: r.runId, deadlineMs: Date.now() + 60_000 });
+    expect(r.report).toBeDefined();
+    const single = await reconcileSingleRun({ ...h.deps, mailbox: accounts });
+    expect(r.report!.counts).toEqual(single.counts);
+    expect(r.report!.findings.map((f) => JSON.stringify(f)).sort()).toEqual(single.findings.map((f) => JSON.stringify(f)).sort());
+    expect(r.report!.counts.managedAccounts).toBe(36);
+  });
 });

@@ -19,7 +19,7 @@
  * now, with the guard decided on the whole count) → report (findings read back in class order).
  */
 import { randomUUID } from 'node:crypto';
-import type { MailboxAccount } from '../../mailbox/directory';
+import { MailboxError, type MailboxAccount } from '../../mailbox/directory';
 import type { SyncMessage } from '../../queue/messages';
 import { log } from '../../core/log';
 import { maskEmail, maskPhone, redactText } from '../../core/redact';
@@ -126,6 +126,12 @@ export interface JobState {
   destructive: number;
   guard?: GuardResult;
   chunks: number;
+  /**
+   * How many times the mailbox listing started over: an adapter whose cursor lives in one
+   * process (LDAP's paged search) refuses it in the next chunk (`CursorExpired`), and the
+   * listing is read again from the start into fresh partitions (`mailboxRun`).
+   */
+  mailboxEpoch?: number;
   result?: { drift: number; byClass: Partial<Record<DriftClass, number>>; locations?: string[]; finishedAt: string };
 }
 
@@ -406,10 +412,28 @@ class Chunk {
 
   // -------------------------------------------------------------- mailbox side
 
+  /** The run key of the mailbox partitions: a listing that started over writes fresh ones. */
+  private get mailboxRun(): string {
+    return this.s.mailboxEpoch ? `${this.run}~${this.s.mailboxEpoch}` : this.run;
+  }
+
   private async stepMailbox(): Promise<void> {
     const { deps } = this;
     const { known } = await this.departments();
-    const page = await deps.mailbox.listPage(this.s.at.cursor);
+    let page: Awaited<ReturnType<typeof deps.mailbox.listPage>>;
+    try {
+      page = await deps.mailbox.listPage(this.s.at.cursor);
+    } catch (err) {
+      if (!(this.s.at.cursor !== undefined && err instanceof MailboxError && err.code === 'CursorExpired')) throw err;
+      // The cursor does not survive into this chunk (LDAP): list again from the start, into
+      // new partitions, so an account met in both listings is not joined twice.
+      this.s.mailboxEpoch = (this.s.mailboxEpoch ?? 0) + 1;
+      this.s.at = {};
+      this.s.counts.mailboxAccounts = 0;
+      this.s.counts.managedAccounts = 0;
+      log.warn('reconcile: the mailbox listing cursor expired between chunks; listing again from the start', { runId: this.s.runId, epoch: this.s.mailboxEpoch });
+      return;
+    }
     this.held(page.accounts.length);
     const mailboxSource = deps.config.lifecycle.source === 'mailbox';
     const accountSubject = (id: string) => `mailbox:${deps.mailbox.provider}:${id}`;
@@ -427,7 +451,7 @@ class Chunk {
           if ('refused' in derived) items.push(this.findingItem({ class: 'userid-invalid', subject: accountSubject(m.id), accountId: m.id, detail: derived.refused }));
           else {
             const key = keyPart(derived.userid);
-            items.push({ pk: part.births(this.run, shardOf(key, this.shards)), sk: `${key}${SEP}${seq}${SEP}${keyPart(m.id)}`, value: { id: m.id } satisfies BirthRecord });
+            items.push({ pk: part.births(this.mailboxRun, shardOf(key, this.shards)), sk: `${key}${SEP}${seq}${SEP}${keyPart(m.id)}`, value: { id: m.id } satisfies BirthRecord });
           }
           continue;
         }
@@ -441,7 +465,7 @@ class Chunk {
         );
       }
       const key = keyPart(m.employeeId);
-      items.push({ pk: part.mailbox(this.run, shardOf(key, this.shards)), sk: `${key}${SEP}${seq}${SEP}${keyPart(m.id)}`, value: await this.accountRecord(m) });
+      items.push({ pk: part.mailbox(this.mailboxRun, shardOf(key, this.shards)), sk: `${key}${SEP}${seq}${SEP}${keyPart(m.id)}`, value: await this.accountRecord(m) });
     }
     await this.store.put(items);
     this.s.counts.mailboxAccounts += page.accounts.length;
@@ -518,7 +542,7 @@ class Chunk {
   private async stepJoin(): Promise<void> {
     const shard = this.s.at.shard ?? 0;
     const after = this.s.at.after;
-    const pks = [part.wecom(this.run, shard), part.mailbox(this.run, shard), part.births(this.run, shard), part.shared(this.run, shard)];
+    const pks = [part.wecom(this.run, shard), part.mailbox(this.mailboxRun, shard), part.births(this.mailboxRun, shard), part.shared(this.run, shard)];
     let pages: Array<{ items: RunItem[]; more: boolean }>;
     let horizon: string | undefined;
     for (let limit = this.pageSize; ; limit *= 2) {
