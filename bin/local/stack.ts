@@ -25,7 +25,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseEnv } from 'node:util';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { ConfigError, parseRuntimeConfig, type MailboxProviderName, type RuntimeConfig } from '../../functions/config/runtime';
@@ -528,9 +528,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   if (renewEvery > 0) timers.push(setInterval(() => void renewSubscription().catch(() => undefined), renewEvery).unref());
 
   // What the CLI needs to find this stack (no secrets: those stay in demo-credentials.json).
+  // Written whole to a temporary file and renamed over the old one: a reader (the CLI, a test
+  // polling for the restarted stack) never sees half a file.
   const stackFile = join(dataDir, 'local-stack.json');
+  const stackFileTmp = `${stackFile}.${process.pid}.tmp`;
   writeFileSync(
-    stackFile,
+    stackFileTmp,
     JSON.stringify(
       {
         pid: process.pid,
@@ -560,7 +563,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     ),
     { mode: 0o600 },
   );
-  chmodSync(stackFile, 0o600);
+  chmodSync(stackFileTmp, 0o600);
+  renameSync(stackFileTmp, stackFile);
 
   return {
     port: boundPort,
