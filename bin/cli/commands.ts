@@ -503,7 +503,7 @@ export async function importCsvCommand(target: CliTarget, args: ImportArgs, io: 
     try {
       await pool(bootstrapMessages(userids, await operatorOf(target, args.region), runId), 4, async (m) => {
         try {
-          const o = await syncSubject(m, deps);
+          const o = await syncWhenFree(() => syncSubject(m, deps));
           outcomes.push({ subject: m.subject, actions: o.actions });
         } catch (err) {
           outcomes.push({ subject: m.subject, actions: ['failed'], error: redactText((err as Error).message) });
@@ -583,4 +583,21 @@ function openBrowser(url: string, opener?: string): void {
       child.unref();
     })
     .catch(() => undefined);
+}
+
+/**
+ * The CLI runs the engine beside the queue's worker: a person the worker is syncing right now
+ * (its intent is young: SubjectBusyError) is tried again each second until that run is done
+ * or the intent's lease ends.
+ */
+async function syncWhenFree<T>(run: () => Promise<T>): Promise<T> {
+  const { SubjectBusyError } = await import('../../functions/sync/errors');
+  for (;;) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof SubjectBusyError)) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1_000, err.retryAfterMs)));
+    }
+  }
 }

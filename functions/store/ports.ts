@@ -116,6 +116,8 @@ export interface Intent {
   steps: IntentStep[];
   /** The state the run writes once every step is done: applied by recovery when all were. */
   outcome?: IntentOutcome;
+  /** The run stopped on a failed step (and said so): the intent is a dead run's, to recover at once. */
+  ended?: boolean;
 }
 
 export interface IntentOutcome {

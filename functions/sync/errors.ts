@@ -16,6 +16,25 @@ export class PermanentSyncError extends Error {
   }
 }
 
+/**
+ * Another run holds the subject: its write-ahead intent is younger than INTENT_LEASE_MS and
+ * belongs to another event, so its owner may well be alive (the CLI or the console running the
+ * engine beside the queue's worker). Recovering it now would audit its steps a second time;
+ * retried later, the intent is gone or old enough to be a crash's. Retryable.
+ */
+export class SubjectBusyError extends Error {
+  constructor(
+    subject: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(`${subject} is being synced by another run (its intent is ${Math.round(retryAfterMs / 1000)} s from its lease's end)`);
+    this.name = 'SubjectBusyError';
+  }
+}
+
+/** How long an intent is presumed to belong to a live run: above the worker's 60 s timeout. */
+export const INTENT_LEASE_MS = 120_000;
+
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function isRetryable(err: unknown): boolean {

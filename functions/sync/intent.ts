@@ -72,6 +72,9 @@ export async function perform(ctx: RunContext, base: StateRecord, steps: Step[],
       await ctx.write(s.run, undefined);
     } catch (err) {
       if (s.failure) await ctx.audit({ action: 'failed', target: s.entry.target, outcome: 'error', reason: s.failure(err) });
+      // This run is over: the next one (another event too) may recover its intent at once
+      // instead of waiting out the lease a live run's intent gets (person.ts).
+      await putState(ctx, { ...stored, intent: { ...intent, ended: true } }, { keepIntent: true }).catch(() => undefined);
       throw err;
     }
     // Off the critical path: the intent covers a record lost to a crash.

@@ -14,7 +14,7 @@ import type { WecomUser } from '../wecom/contacts';
 import { releaseAll, releaseChanged } from './claims';
 import type { RunContext } from './context';
 import { decide, memberState } from './decide';
-import { errorReason } from './errors';
+import { errorReason, INTENT_LEASE_MS, SubjectBusyError } from './errors';
 import { passGuard, settleHeld } from './guard';
 import { fieldsExpectation, perform, recoverIntent, step, withOutcome, type Step } from './intent';
 import { userSubject } from '../core/model';
@@ -37,6 +37,12 @@ export async function syncPerson(ctx: RunContext, userid: string): Promise<void>
   if (unlinked) {
     await ctx.audit({ action: 'skip', reason: `mailbox account ${unlinked} no longer carries this employeeId: not managed, left alone` });
     return;
+  }
+  // Another run's intent, young: that run may be alive (a CLI or console run beside the worker).
+  // The same event's intent is its own earlier delivery, which died: recovered at once.
+  if (stored?.intent && !stored.intent.ended && !ctx.dryRun && stored.intent.eventId !== ctx.message.eventId) {
+    const left = Date.parse(stored.intent.at) + INTENT_LEASE_MS - ctx.deps.now().getTime();
+    if (left > 0) throw new SubjectBusyError(subject, left);
   }
   // A run that died between its writes left its intent: audit what it did, then decide afresh.
   const s = stored?.intent ? await recoverIntent(ctx, stored, w, m) : stored;

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { MailboxError } from '../../functions/mailbox/directory';
 import { VersionConflictError, type StateRecord } from '../../functions/store/ports';
 import { harness } from '../support/engine-harness';
+import { syncSubject } from '../../functions/sync/engine';
+import { INTENT_LEASE_MS, isRetryable, SubjectBusyError } from '../../functions/sync/errors';
 
 const MOBILE = '13800138000';
 const MOBILE_DIGITS = /13800138000|8613800138000/;
@@ -71,14 +73,33 @@ describe('onboarding', () => {
     const h = harness();
     h.addUser({ userid: 'crash' });
     h.state.crashAfterPuts = 1; // the gated state is written, the final one is not
-    await expect(h.sync('crash', 'create_user')).rejects.toThrow(/simulated crash/);
+    const event = h.message('user:crash', 'create_user');
+    await expect(syncSubject(event, h.deps)).rejects.toThrow(/simulated crash/);
     expect(h.account('crash')).toHaveLength(1);
-    await h.sync('crash', 'create_user'); // same event redelivered
+    await syncSubject(event, h.deps); // the same event redelivered: its dead run is recovered at once
     await h.sync('crash', 'create_user');
     expect(h.account('crash')).toHaveLength(1);
     expect(h.mailbox.writes.filter((w) => w.op === 'create')).toHaveLength(1);
     expect(h.wecom.users.get('crash')!.enable).toBe(1);
     expect(h.state.records.get('user:crash')).toMatchObject({ status: 'active', targetId: h.account('crash')[0]!.id });
+  });
+
+  it("another event meeting a live run's young intent waits (retryable, nothing audited twice); past the lease it is a crash's, recovered", async () => {
+    const h = harness();
+    h.addUser({ userid: 'busy' });
+    h.state.crashAfterPuts = 1; // the run "stops" after its writes, before its outcome: as if still running
+    await expect(h.sync('busy', 'create_user')).rejects.toThrow(/simulated crash/);
+    const audited = h.audit.records.length;
+    // A CLI or console run of another event, while that run may still be alive.
+    const busy = await h.sync('busy', 'update_user').then(() => undefined, (e: unknown) => e);
+    expect(busy).toBeInstanceOf(SubjectBusyError);
+    expect(isRetryable(busy)).toBe(true);
+    expect(h.audit.records.length).toBe(audited);
+    // Past the lease the intent is a dead run's: recovered, audited once, the pair completed.
+    h.advance((INTENT_LEASE_MS + 1_000) / 86_400_000); // advance() counts days
+    await h.sync('busy', 'update_user');
+    expect(h.audit.records.filter((r) => r.subject === 'user:busy' && r.action === 'create')).toHaveLength(1);
+    expect(h.wecom.users.get('busy')!.enable).toBe(1);
   });
 
   it('a disabled member with no mailbox is not provisioned', async () => {
