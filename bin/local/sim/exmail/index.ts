@@ -11,14 +11,14 @@
  * the administrator as operator (category 7), as the feed must find them; API writes are
  * logged too (category 1, operator `apiOperator`).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { answer, type Answer, type ExmailApp, type Route, type SimContext, type SimOptions } from './context';
 import { departmentsRoute } from './departments';
 import { logRoute } from './log';
 import { newUser, openState, type ExmailSimDepartment, type ExmailSimLogRecord, type ExmailSimUser } from './state';
 import { tokenEndpoint } from './token';
 import { usersRoute } from './users';
+import { listenOnLoopback } from '../loopback';
 
 export type { ExmailSimDepartment, ExmailSimLogRecord, ExmailSimUser } from './state';
 
@@ -226,19 +226,7 @@ export function createExmailSim(o: ExmailSimOptions = {}): ExmailSim {
 
   return {
     handle,
-    async start() {
-      const server = createServer((req, res) => handle(req, res, req.url ?? '/'));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      return {
-        baseUrl: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections();
-            server.close(() => resolve());
-          }),
-      };
-    },
+    start: () => listenOnLoopback(handle),
     users: state.users,
     departments: state.departments,
     log: state.log,

@@ -17,13 +17,13 @@
  * access tokens do not (the adapter refetches on 401).
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { channelsModule, type Delivery } from './channels';
 import { gErr, type NotifyFn, type Res, type Route, type SimContext, type SimOptions } from './context';
 import { newEtag, newUser, openState, type GoogleUser, type SimChannel, type UserTable } from './state';
 import { tokenEndpoint } from './token';
 import { READ_SCOPES, usersRoute, WRITE_SCOPES } from './users';
+import { listenOnLoopback } from '../loopback';
 
 export type { GoogleUser, SimChannel } from './state';
 export type { Delivery } from './channels';
@@ -215,19 +215,7 @@ export function createGoogleSim(o: GoogleSimOptions = {}): GoogleSim {
 
   return {
     handle,
-    async start() {
-      const server = createServer((req, res) => handle(req, res, req.url ?? '/'));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      return {
-        baseUrl: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections();
-            server.close(() => resolve());
-          }),
-      };
-    },
+    start: () => listenOnLoopback(handle),
     users: state.users,
     deleted: state.deleted,
     channels: state.channels,

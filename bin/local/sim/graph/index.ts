@@ -13,8 +13,7 @@
  * restart (../journal.ts), so a delta link issued before it still works after it. Access
  * tokens do not: the adapter refetches one on 401.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { batchRoute } from './batch';
 import type { NotifyFn, Route, SimContext, SimOptions } from './context';
 import { deletedItems as deletedItemsModule } from './deleted-items';
@@ -25,6 +24,7 @@ import { newUser, openState, type GraphGroup, type GraphUser, type SimSubscripti
 import { notifications, type Delivery } from './subscriptions';
 import { tokenEndpoint } from './token';
 import { usersRoute } from './users';
+import { listenOnLoopback } from '../loopback';
 
 export type { GraphGroup, GraphUser, SimSubscription } from './state';
 export type { NotifyFn } from './context';
@@ -205,19 +205,7 @@ export function createGraphSim(o: GraphSimOptions = {}): GraphSim {
 
   return {
     handle,
-    async start() {
-      const server = createServer((req, res) => handle(req, res, req.url ?? '/'));
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as AddressInfo;
-      return {
-        baseUrl: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((resolve) => {
-            server.closeAllConnections();
-            server.close(() => resolve());
-          }),
-      };
-    },
+    start: () => listenOnLoopback(handle),
     users: state.users,
     deletedItems: state.deletedItems,
     groups: state.groups,
