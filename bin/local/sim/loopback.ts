@@ -1,7 +1,8 @@
 /**
- * What every simulator does to stand alone (tests, benchmarks): serve its `handle` on a free
- * loopback port, and close with its open connections (keep-alive clients would hold a plain
- * close() open). Inside the local stack the same `handle` is mounted under /_sim/<name>/.
+ * What the REST simulators share: serve their `handle` on a free loopback port to stand alone
+ * (tests, benchmarks), closing with their open connections (keep-alive clients would hold a
+ * plain close() open) — inside the local stack the same `handle` is mounted under
+ * /_sim/<name>/ — and read a request the same way wherever it is mounted.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,4 +24,54 @@ export async function listenOnLoopback(handle: (req: IncomingMessage, res: Serve
         server.close(() => resolve());
       }),
   };
+}
+
+export interface SimRequest {
+  method: string;
+  /** The path below the mount point. */
+  path: string;
+  query: URLSearchParams;
+  /** Single-valued headers, lower-case names. */
+  headers: Record<string, string>;
+  /** Where the simulator is reachable as the caller addressed it (for links it hands out). */
+  mount: string;
+  /** JSON when the content type says so (parsed), the raw text otherwise. */
+  body: unknown;
+  /** The content type said JSON and the body was not. */
+  badJson: boolean;
+}
+
+/** Read a whole request: `subpath` is its URL below the mount point. */
+export function readRequest(req: IncomingMessage, subpath: string): Promise<SimRequest> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', reject);
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const full = new URL(req.url ?? '/', 'http://local');
+      const sub = new URL(subpath, 'http://local');
+      const prefix = full.pathname.endsWith(sub.pathname) ? full.pathname.slice(0, full.pathname.length - sub.pathname.length) : '';
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      let body: unknown = raw;
+      let badJson = false;
+      if ((headers['content-type'] ?? '').includes('json') && raw) {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          badJson = true;
+        }
+      }
+      resolve({
+        method: (req.method ?? 'GET').toUpperCase(),
+        path: sub.pathname,
+        query: sub.search ? sub.searchParams : full.searchParams,
+        headers,
+        mount: `http://${req.headers.host ?? '127.0.0.1'}${prefix}`,
+        body,
+        badJson,
+      });
+    });
+  });
 }

@@ -23,7 +23,7 @@ import { gErr, type NotifyFn, type Res, type Route, type SimContext, type SimOpt
 import { newEtag, newUser, openState, type GoogleUser, type SimChannel, type UserTable } from './state';
 import { tokenEndpoint } from './token';
 import { READ_SCOPES, usersRoute, WRITE_SCOPES } from './users';
-import { listenOnLoopback } from '../loopback';
+import { listenOnLoopback, readRequest } from '../loopback';
 
 export type { GoogleUser, SimChannel } from './state';
 export type { Delivery } from './channels';
@@ -177,33 +177,14 @@ export function createGoogleSim(o: GoogleSimOptions = {}): GoogleSim {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        const full = new URL(req.url ?? '/', 'http://local');
-        const sub = new URL(subpath, 'http://local');
-        const prefix = full.pathname.endsWith(sub.pathname) ? full.pathname.slice(0, full.pathname.length - sub.pathname.length) : '';
-        const mount = `http://${req.headers.host ?? '127.0.0.1'}${prefix}`;
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-        let body: unknown = raw;
-        if ((headers['content-type'] ?? '').includes('json') && raw) {
-          try {
-            body = JSON.parse(raw);
-          } catch {
-            return send(res, gErr(400, 'parseError', 'Parse Error'));
-          }
-        }
-        const query = sub.search ? sub.searchParams : full.searchParams;
-        const method = (req.method ?? 'GET').toUpperCase();
-        const out = await route(method, sub.pathname, query, headers, body, mount);
-        calls[out.routeKey] = (calls[out.routeKey] ?? 0) + 1;
-        if (recording) requests.push({ method, route: out.routeKey, path: sub.pathname, query: Object.fromEntries(query), headers, body, status: out.status, ...(out.before !== undefined ? { before: out.before } : {}) });
-        send(res, out);
-      })().catch((err) => send(res, gErr(500, 'backendError', String((err as Error).message))));
-    });
+    void (async () => {
+      const { method, path, query, headers, mount, body, badJson } = await readRequest(req, subpath);
+      if (badJson) return send(res, gErr(400, 'parseError', 'Parse Error'));
+      const out = await route(method, path, query, headers, body, mount);
+      calls[out.routeKey] = (calls[out.routeKey] ?? 0) + 1;
+      if (recording) requests.push({ method, route: out.routeKey, path, query: Object.fromEntries(query), headers, body, status: out.status, ...(out.before !== undefined ? { before: out.before } : {}) });
+      send(res, out);
+    })().catch((err) => send(res, gErr(500, 'backendError', String((err as Error).message))));
   }
 
   function send(res: ServerResponse, r: Res) {

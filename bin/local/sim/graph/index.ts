@@ -24,7 +24,7 @@ import { newUser, openState, type GraphGroup, type GraphUser, type SimSubscripti
 import { notifications, type Delivery } from './subscriptions';
 import { tokenEndpoint } from './token';
 import { usersRoute } from './users';
-import { listenOnLoopback } from '../loopback';
+import { listenOnLoopback, readRequest } from '../loopback';
 
 export type { GraphGroup, GraphUser, SimSubscription } from './state';
 export type { NotifyFn } from './context';
@@ -167,33 +167,14 @@ export function createGraphSim(o: GraphSimOptions = {}): GraphSim {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, subpath: string): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        const full = new URL(req.url ?? '/', 'http://local');
-        const sub = new URL(subpath, 'http://local');
-        const prefix = full.pathname.endsWith(sub.pathname) ? full.pathname.slice(0, full.pathname.length - sub.pathname.length) : '';
-        const mount = `http://${req.headers.host ?? '127.0.0.1'}${prefix}`;
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-        let body: unknown = raw;
-        if ((headers['content-type'] ?? '').includes('json') && raw) {
-          try {
-            body = JSON.parse(raw);
-          } catch {
-            return send(res, gErr(400, 'BadRequest', 'Unable to read JSON request payload.'));
-          }
-        }
-        const query = sub.search ? sub.searchParams : full.searchParams;
-        const method = (req.method ?? 'GET').toUpperCase();
-        const out = await route(method, sub.pathname, query, headers, body, mount, false);
-        count(out.routeKey);
-        requests.push({ method, route: out.routeKey, path: sub.pathname, query: Object.fromEntries(query), headers, body, status: out.status });
-        send(res, out);
-      })().catch((err) => send(res, gErr(500, 'InternalServerError', String((err as Error).message))));
-    });
+    void (async () => {
+      const { method, path, query, headers, mount, body, badJson } = await readRequest(req, subpath);
+      if (badJson) return send(res, gErr(400, 'BadRequest', 'Unable to read JSON request payload.'));
+      const out = await route(method, path, query, headers, body, mount, false);
+      count(out.routeKey);
+      requests.push({ method, route: out.routeKey, path, query: Object.fromEntries(query), headers, body, status: out.status });
+      send(res, out);
+    })().catch((err) => send(res, gErr(500, 'InternalServerError', String((err as Error).message))));
   }
 
   function send(res: ServerResponse, r: Res) {
