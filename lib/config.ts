@@ -29,7 +29,7 @@ import { CONTACT_FIELDS, SENSITIVE_FIELDS } from '../functions/core/model';
 import { SOURCE_CHECK_MODES } from '../functions/wecom/callback-source';
 import { isMainlandChinaRegion, partitionOf } from './region';
 import { ldapSettingsSchema } from '../functions/config/runtime';
-import { deletionGuardSchema, exmailSettingsSchema, googleSettingsSchema, lifecycleSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, parseRuntimeConfig, reconcileSchema, withProviderDefaults } from '../functions/config/runtime';
+import { deletionGuardSchema, exmailSettingsSchema, googleSettingsSchema, lifecycleSchema, MAILBOX_PROVIDER_NAMES, offboardingSchema, onboardingSchema, reconcileSchema, runtimeConfigIssues, withProviderDefaults } from '../functions/config/runtime';
 import { usesPush } from '../functions/mailbox/graph/config';
 import { mailboxProviderNames } from '../functions/mailbox/providers';
 
@@ -412,12 +412,8 @@ export function parseDeploymentConfig(raw: unknown, source = `context '${CONTEXT
   if (issues.length > 0) throw configError(source, issues);
   // What the functions will parse at cold start must parse here, so a rule that only the
   // runtime schema knows (e.g. a read-only LDAP directory is the source) stops the synth.
-  try {
-    parseRuntimeConfig(toSyncConfig(result.data));
-  } catch (err) {
-    const lines = (err as Error).message.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
-    throw configError(source, lines.map((l) => ({ path: l.slice(0, Math.max(0, l.indexOf(':'))).split('.'), message: l.slice(l.indexOf(':') + 1).trim() })));
-  }
+  const runtimeIssues = runtimeConfigIssues(toSyncConfig(result.data));
+  if (runtimeIssues.length > 0) throw configError(source, runtimeIssues);
   return result.data;
 }
 

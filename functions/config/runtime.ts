@@ -361,10 +361,18 @@ export function parseRuntimeConfig(input: string | unknown): RuntimeConfig {
   }
   const result = runtimeSchema.safeParse(withProviderDefaults(value));
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+    const lines = issuesOf(result.error).map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid sync configuration:\n  ${lines.join('\n  ')}`);
   }
   return result.data;
+}
+
+const issuesOf = (error: z.ZodError) => error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message }));
+
+/** What would stop parseRuntimeConfig, as path + message pairs (the deployment config reports them at synth). */
+export function runtimeConfigIssues(input: unknown): Array<{ path: Array<string | number>; message: string }> {
+  const result = runtimeSchema.safeParse(withProviderDefaults(input));
+  return result.success ? [] : issuesOf(result.error);
 }
 
 /** The configuration of this process, from `SYNC_CONFIG`. */
