@@ -1,20 +1,53 @@
 /**
  * How many round trips a run waits for, one after another: every port call (WeCom, mailbox,
- * state, audit) is given the same latency, so the run's wall time divided by it counts the
- * sequential round trips on its critical path. A warm worker is modelled: the department
- * tree and the group ids are cached (the Graph adapter caches a group id per path).
+ * state, audit) takes one tick of a logical clock, so the clock's reading when the run ends is
+ * the number of sequential round trips on its critical path. A logical clock, not wall time:
+ * the count must not depend on how busy the machine is (a wall-clock version of this test
+ * failed on a loaded CI host with 7 "trips" for a 6-trip run). A warm worker is modelled: the
+ * department tree and the group ids are cached (the Graph adapter caches a group id per path).
  */
 import { describe, expect, it } from 'vitest';
 import type { EngineDeps } from '../../functions/sync/context';
 import { harness, type Harness } from '../support/engine-harness';
 
-const LATENCY_MS = 25;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Calls started while the process has nothing else to do share a tick: once every microtask has
+ * run (setImmediate fires only then), the clock advances to the earliest pending call's end
+ * and completes every call due then, exactly as equal latencies would in real time.
+ */
+class LogicalClock {
+  now = 0;
+  private pending: { at: number; done: () => void }[] = [];
+  private scheduled = false;
+
+  roundTrip(): Promise<void> {
+    return new Promise((done) => {
+      this.pending.push({ at: this.now + 1, done });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.tick());
+  }
+
+  private tick(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0) return;
+    this.now = Math.min(...this.pending.map((p) => p.at));
+    const due = this.pending.filter((p) => p.at === this.now);
+    this.pending = this.pending.filter((p) => p.at !== this.now);
+    for (const p of due) p.done();
+    if (this.pending.length > 0) this.schedule();
+  }
+}
 
 /** Group paths whose id the (warm) process has cached, as the Graph adapter does per path. */
 const knownGroups = new Set<string>();
 
-function withLatency(h: Harness): { deps: EngineDeps; calls: string[] } {
+function withLatency(h: Harness, clock: LogicalClock): { deps: EngineDeps; calls: string[] } {
   const calls: string[] = [];
   const slow = <T extends object>(name: string, port: T, free: string[] = []): T =>
     new Proxy(port, {
@@ -26,7 +59,7 @@ function withLatency(h: Harness): { deps: EngineDeps; calls: string[] } {
           if (prop === 'ensureGroup') knownGroups.add(String(args[0]));
           if (!cached) {
             calls.push(`${name}.${String(prop)}`);
-            await sleep(LATENCY_MS);
+            await clock.roundTrip();
           }
           return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         };
@@ -39,10 +72,10 @@ function withLatency(h: Harness): { deps: EngineDeps; calls: string[] } {
 }
 
 async function roundTrips(h: Harness, run: (deps: EngineDeps) => Promise<unknown>): Promise<{ trips: number; calls: number }> {
-  const { deps, calls } = withLatency(h);
-  const t0 = performance.now();
+  const clock = new LogicalClock();
+  const { deps, calls } = withLatency(h, clock);
   await run(deps);
-  return { trips: Math.round((performance.now() - t0) / LATENCY_MS), calls: calls.length };
+  return { trips: clock.now, calls: calls.length };
 }
 
 describe('sequential round trips of a run (critical path)', () => {
