@@ -224,6 +224,26 @@ describe('operator console in Chromium against the local stack', () => {
     await shot('sync-changed');
   }, 120_000);
 
+  it('Apply while another run holds the person: nothing is applied, the operator is told to press Apply again, which then works', async () => {
+    // The queue's worker (another event) is mid-run on zhangsan: its write-ahead intent is young.
+    const { state, now } = await target.engineDeps();
+    const stored = (await state.get('user:zhangsan'))!;
+    const busy = await state.put({ ...stored, intent: { eventId: 'evt-worker-run', operator: 'wecom-callback', at: now().toISOString(), steps: [] } });
+    const trail = (await (await target.audit()).bySubject('user:zhangsan')).length;
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await seesText(page.locator('.flash'), /Another run .* is syncing zhangsan right now: nothing was applied\. Press Apply again in about \d+ s\./);
+    await shot('sync-busy');
+    expect(account('zhangsan')!.jobTitle).toBe('Architect');
+    expect((await (await target.audit()).bySubject('user:zhangsan')).slice(trail).filter((r) => r.outcome !== 'dry-run')).toEqual([]);
+
+    // That run ends (its last state write clears the intent): the same plan applies.
+    const { intent: _done, ...ended } = busy;
+    await state.put(ended);
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await seesText(page.locator('.flash'), 'Applied.');
+    expect(account('zhangsan')!.jobTitle).toBe('Director');
+  }, 120_000);
+
   it('approves an action the deletion guard held; the decision is audited with the operator', async () => {
     // Two members deleted in WeCom at once: the guard (limit 1 of 4 managed) lets one through and holds the other.
     for (const userid of ['wangwu', 'zhaoliu']) expect((await fetch(`${stack.baseUrl}/_sim/wecom/users/${userid}`, { method: 'DELETE' })).status).toBe(200);

@@ -25,6 +25,7 @@ import type { AuditAction, AuditChange, AuditInput, AuditLog, AuditRecord, HeldA
 import type { EngineDeps } from '../../../functions/sync/context';
 import { accountState, decide, memberState, type AccountState, type Decision, type MemberState } from '../../../functions/sync/decide';
 import { syncSubject } from '../../../functions/sync/engine';
+import { SubjectBusyError } from '../../../functions/sync/errors';
 import { isDestructive } from '../../../functions/sync/reconcile';
 import { normalizeWecomUser, type Problem } from '../../../functions/sync/normalize';
 import { applyProfile, protectedPath, type Withheld } from '../../../functions/sync/policy';
@@ -74,7 +75,12 @@ export type SyncResult =
   | { status: 'applied'; steps: PlannedStep[]; matchesPlan: boolean; at: string }
   | { status: 'failed'; error: string; steps: PlannedStep[]; at: string }
   /** The person changed between preview and confirmation: nothing applied, here is the new plan. */
-  | { status: 'changed'; plan: SyncPlan };
+  | { status: 'changed'; plan: SyncPlan }
+  /**
+   * Another run (the queue's worker, the CLI) holds the person right now: its write-ahead
+   * intent is young. Nothing applied; the plan stays and Apply may be pressed again.
+   */
+  | { status: 'busy'; retryAfterS: number };
 
 interface Run {
   steps: PlannedStep[];
@@ -200,6 +206,7 @@ export async function applySync(deps: EngineDeps, plan: SyncPlan, operator: stri
     const done = await run(deps, plan.userid, operator, `console:${plan.id}:apply`, 'apply');
     return { status: 'applied', steps: done.steps, matchesPlan: done.digest === plan.digest, at };
   } catch (err) {
+    if (err instanceof SubjectBusyError) return { status: 'busy', retryAfterS: Math.max(1, Math.ceil(err.retryAfterMs / 1000)) };
     return { status: 'failed', error: redactText(err instanceof Error ? `${err.name}: ${err.message}` : String(err)), steps: [], at };
   }
 }

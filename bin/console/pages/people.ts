@@ -195,6 +195,11 @@ export async function apply(req: Request): Promise<Outcome> {
     ctx.session!.flash = { kind: 'error', text: ctx.t('console.plan.changed') };
     return redirectTo(`${ctx.base}/people/${ref}/plans/${result.plan.id}`);
   }
+  if (result.status === 'busy') {
+    // Nothing applied and the plan still holds: no result is kept, so Apply can be pressed again.
+    ctx.session!.flash = { kind: 'error', text: ctx.t('console.plan.busy', { userid: entry.plan.userid, seconds: result.retryAfterS }) };
+    return redirectTo(`${ctx.base}/people/${ref}/plans/${id}`);
+  }
   entry.result = result;
   ctx.session!.flash = result.status === 'applied' ? { kind: 'ok', text: ctx.t('console.plan.appliedFlash') } : { kind: 'error', text: ctx.t('console.plan.failedFlash') };
   return redirectTo(`${ctx.base}/people/${ref}/plans/${id}`);

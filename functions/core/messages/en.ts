@@ -530,6 +530,7 @@ exit codes
   'console.plan.applyConfirm': 'Apply these changes now?',
   'console.plan.changed': 'The person changed since the preview: nothing was applied. Here is the new preview.',
   'console.plan.appliedFlash': 'Applied.',
+  'console.plan.busy': 'Another run (the queue’s worker or the CLI) is syncing {userid} right now: nothing was applied. Press Apply again in about {seconds} s.',
   'console.plan.failedFlash': 'The sync failed; nothing more was applied.',
   'console.plan.result': 'Result',
   'console.plan.failed': 'Failed',

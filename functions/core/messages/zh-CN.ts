@@ -526,6 +526,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'console.plan.applyConfirm': '现在执行这些变更吗？',
   'console.plan.changed': '自预览以来此人的数据有变化：没有执行任何操作。以下是新的预览。',
   'console.plan.appliedFlash': '已执行。',
+  'console.plan.busy': '另一个同步任务（队列处理程序或命令行）正在同步 {userid}：本次未做任何修改。请约 {seconds} 秒后再次点击“执行”。',
   'console.plan.failedFlash': '同步失败；没有再执行其他操作。',
   'console.plan.result': '结果',
   'console.plan.failed': '失败',
