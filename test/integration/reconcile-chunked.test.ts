@@ -202,6 +202,34 @@ describe('chunked repair: the deletion guard counts over the whole run', () => {
     const writes = g.graphSim.requests.filter((q) => q.method === 'PATCH' && q.body && (q.body as { accountEnabled?: boolean }).accountEnabled === false);
     expect(writes.length).toBeLessThanOrEqual(30 + 2); // a killed step redoes at most its page's disables, which find the account disabled already
   }, 120_000);
+
+  it('chunks killed right after the run’s own audit appends (the refusal, the summary) and before their checkpoints: each is in the trail once', async () => {
+    for (let i = 30; i < 40; i++) g.wecomSim.users.delete(`p${i}`); // the rest vanish too: the guard trips again
+    const deps: ReconcileDeps = { ...g.deps, chunking: { pageSize: 50, shards: 2 } };
+    const store = new DynamoRunStore(g.dynamo.client, g.dynamo.tables.reconcile!);
+    // The checkpoint that would record the step after the guard's refusal, and the one after the summary: each fails once.
+    const killAt = new Set<string>(['apply', 'done']);
+    const kills: string[] = [];
+    const killing: RunStore = {
+      ...bind(store),
+      putVersioned: async (pk, sk, v, e) => {
+        const phase = (v as { phase: string }).phase;
+        if (killAt.delete(phase)) {
+          kills.push(phase);
+          throw new Error('killed');
+        }
+        return store.putVersioned(pk, sk, v, e);
+      },
+    };
+    let r = await runReconcileChunk(deps, killing, { repair: true, apply: true, deadlineMs: 0 });
+    const runId = r.runId;
+    while (!r.report) r = await runReconcileChunk(deps, killing, { runId, deadlineMs: 0 }).catch(() => r);
+    expect(kills).toEqual(['apply', 'done']);
+    expect(r.report.guard).toMatchObject({ tripped: true, confirmed: false });
+    const ofRun = (await g.deps.audit.bySubject(RECONCILE_SUBJECT)).filter((a) => a.eventId === runId);
+    expect(ofRun.map((a) => a.action)).toEqual(['refused', 'skip']);
+    expect((await g.deps.audit.verify(RECONCILE_SUBJECT)).ok).toBe(true);
+  }, 120_000);
 });
 
 function bind(store: RunStore): RunStore {

@@ -763,7 +763,7 @@ class Chunk {
     const g = this.guard();
     this.s.guard = g;
     if (g.tripped && !g.confirmed) {
-      await deps.audit.append({
+      await this.auditOnce({
         subject: RECONCILE_SUBJECT,
         operator: this.s.operator,
         action: 'refused',
@@ -781,6 +781,27 @@ class Chunk {
   private guard(): GuardResult {
     const limit = deletionLimit(this.deps.config, this.s.counts.managedAccounts);
     return { destructive: this.s.destructive, limit, tripped: this.s.destructive > limit, confirmed: this.s.confirm };
+  }
+
+  /**
+   * The run's own audit records (the guard's refusal, the summary) are appended once, even when
+   * their step is redone because the chunk died before its checkpoint: every other write of a
+   * step is an overwrite, an audit append is not. A marker written before the append tells a
+   * redo to look in the reconcile trail (since the marker) for this run's record first.
+   */
+  private async auditOnce(input: AuditInput): Promise<void> {
+    const pk = part.job(this.run);
+    const sk = `audit#${input.action}`;
+    const marked = await this.store.get<{ at: string }>(pk, sk);
+    if (marked) {
+      // A minute's slack: the append's time comes from the process that wrote the marker, just after it.
+      const since = new Date(Date.parse(marked.at) - 60_000);
+      const trail = await this.deps.audit.bySubject(RECONCILE_SUBJECT, { since });
+      if (trail.some((r) => r.eventId === this.run && r.action === input.action)) return;
+    } else {
+      await this.store.put([{ pk, sk, value: { at: this.deps.now().toISOString() } }]);
+    }
+    await this.deps.audit.append(input);
   }
 
   // -------------------------------------------------------------- report
@@ -818,7 +839,7 @@ class Chunk {
     if (deps.reports) {
       report.locations = await deps.reports.write(reportName(new Date(this.s.startedAt)), { csv: reportCsv(report), json: reportJson(report) });
     }
-    await deps.audit.append({
+    await this.auditOnce({
       subject: RECONCILE_SUBJECT,
       operator: this.s.operator,
       action: drift === 0 ? 'noop' : 'skip',

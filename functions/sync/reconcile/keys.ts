@@ -2,6 +2,7 @@
  * Where a reconcile run keeps what it has seen (store/run-store.ts), under its run id:
  *
  *   <run>#job               job      the checkpoint and lease (one versioned item)
+ *   <run>#job               audit#<action>   the run's own audit record is being appended (auditOnce)
  *   <run>#w#<s>             userid   one compact record per WeCom member (records.ts)
  *   <run>#m#<s>             employeeId ␁ seq ␁ accountId   one per linked mailbox account (seq: listing order)
  *   <run>#b#<s>             userid ␁ seq ␁ accountId       unlinked accounts in scope (mailbox source), by derived userid
