@@ -11,7 +11,7 @@ import type { EngineDeps } from '../context';
 import type { DepartmentTree } from '../departments';
 import { diffContact } from '../diff';
 import { normalizeWecomUser, type Problem } from '../normalize';
-import { applyProfile } from '../policy';
+import { applyProfile, protectedPath } from '../policy';
 import type { Finding } from '../report';
 import { comparable, type AccountRecord, type WecomRecord } from './records';
 
@@ -20,18 +20,19 @@ export type Add = (f: Finding) => void;
 export type Verdict = 'in-sync' | 'drift' | 'both-disabled' | 'wecom-disabled';
 
 /**
- * The contact as the worker would write it (normalize + profile), and the fields the worker
- * refuses as invalid. undefined = out of scope. Unmapped departments are reported per
- * department (department-unmapped), not per person.
+ * The contact as the worker would write it (normalize + profile), the fields the worker
+ * refuses as invalid, and whether the account belongs in the global address list (a member
+ * of a protected department does not: sync/profile.ts). undefined = out of scope. Unmapped
+ * departments are reported per department (department-unmapped), not per person.
  */
-export function desiredContact(config: EngineDeps['config'], tree: DepartmentTree, w: WecomUser): { desired: Contact; problems: Problem[] } | undefined {
+export function desiredContact(config: EngineDeps['config'], tree: DepartmentTree, w: WecomUser): { desired: Contact; problems: Problem[]; listed: boolean } | undefined {
   const normalized = normalizeWecomUser(w, { departments: tree, addressRule: config.addressRule, mailDomain: config.mailDomain });
   const { contact, outOfScope } = applyProfile(normalized.contact, config.profile);
   if (outOfScope) return undefined;
   delete contact.enabled;
   const synced = new Set<string>(config.profile.fields);
   const problems = normalized.problems.filter((p) => p.field !== 'departments' && synced.has(p.field));
-  return { desired: contact, problems };
+  return { desired: contact, problems, listed: protectedPath(normalized.contact, config.profile) === undefined };
 }
 
 export function unmappedDepartment(d: Pick<WecomDepartment, 'id'>, why: string): Finding {
@@ -67,10 +68,13 @@ export function comparePerson(config: EngineDeps['config'], a: AccountRecord, w:
   const desired = comparable(userid, w.c ?? {}, masks);
   const current = comparable(userid, a.c, masks);
   const shared = new Set<string>(w.sh ?? []);
-  const changes = diffContact(desired, current, resolveAuthority(config)).filter(
+  const changes: Array<{ field: string; old?: unknown; new?: unknown }> = diffContact(desired, current, resolveAuthority(config)).filter(
     // The mailbox keeps only the main department: compare that one.
     (c) => !(c.field === 'departments' && (desired.departments?.[0] ?? null) === (current.departments?.[0] ?? null)) && !shared.has(c.field),
   );
+  // The address-list switch, where the directory reports it (Google; the worker sets it too).
+  const listed = !w.hide;
+  if (a.gal !== undefined && a.gal !== listed) changes.push({ field: 'showInAddressList', old: a.gal, new: listed });
   if (!changes.length) return 'in-sync';
   add({ ...base, class: 'fields-differ', fields: changes.map((c) => c.field), detail: changes.map((c) => describe(c, masks)).join('; ') });
   return 'drift';

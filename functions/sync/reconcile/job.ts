@@ -369,12 +369,12 @@ class Chunk {
         items.push({ pk: part.wecom(this.run, shard), sk: key, value: { out: 1 } satisfies WecomRecord });
         return;
       }
-      const { desired, problems } = planned;
+      const { desired, problems, listed } = planned;
       if (problems.length) {
         // Refused by the worker too (never sent): the data must be fixed in WeCom by a person.
         items.push(this.findingItem({ class: 'invalid-field', subject: userSubject(userid), userid, fields: problems.map((p) => p.field), detail: problems.map((p) => p.reason).join('; ') }));
       }
-      const record: WecomRecord = { en: memberState(w) === 'enabled', c: await storeContact(cipher, desired) };
+      const record: WecomRecord = { en: memberState(w) === 'enabled', c: await storeContact(cipher, desired), ...(listed ? {} : { hide: 1 as const }) };
       items.push({ pk: part.wecom(this.run, shard), sk: key, value: record });
       for (const field of ['mobile', 'email'] as const) {
         const value = desired[field];
@@ -481,7 +481,7 @@ class Chunk {
   private async accountRecord(m: MailboxAccount): Promise<AccountRecord> {
     const current = { ...normalizeMailboxAccount(m), userid: m.employeeId! };
     delete current.enabled;
-    return { id: m.id, eid: m.employeeId!, en: m.enabled, c: await storeContact(this.deps.cipher, current) };
+    return { id: m.id, eid: m.employeeId!, en: m.enabled, c: await storeContact(this.deps.cipher, current), ...(m.showInAddressList !== undefined ? { gal: m.showInAddressList } : {}) };
   }
 
   // -------------------------------------------------------------- duplicates

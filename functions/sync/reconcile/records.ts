@@ -31,6 +31,8 @@ export interface WecomRecord {
   ud?: number[];
   /** Unique fields another member shares: reported as duplicates, never as field drift. */
   sh?: Array<'mobile' | 'email'>;
+  /** In a protected department: the account is kept out of the global address list. */
+  hide?: 1;
 }
 
 /** A linked mailbox account (it carries an employeeId). */
@@ -40,6 +42,8 @@ export interface AccountRecord {
   eid: string;
   en: boolean;
   c: StoredContact;
+  /** Listed in the global address list, where the directory reports it (Google's includeInGlobalAddressList). */
+  gal?: boolean;
 }
 
 /** An unlinked account in scope that the userid rule gives `userid` (mailbox source). */
