@@ -2,10 +2,9 @@
  * A mailbox system's own bulk-import file, as data: its columns, which of our fields each
  * carries, and how an account becomes a row. The rules every template shares (formula
  * neutralization, phone cells, duplicate checks, UTF-8 BOM) live once in sync/csv.ts, which
- * takes a template from here by its `--template` name.
+ * takes a template by its `--template` name from the registry (csv-templates.ts).
  */
 import type { MailboxAccount } from './directory';
-import { m365Template } from './graph/csv';
 
 export type CsvCellKind = 'text' | 'phone' | 'email';
 
@@ -31,8 +30,3 @@ export interface MailboxCsvTemplate {
   /** The cells of one live account, column by column. */
   row(account: MailboxAccount): CsvCell[];
 }
-
-/** Templates by `--template` name. A provider with an import file adds its template here. */
-export const MAILBOX_CSV_TEMPLATES: Readonly<Record<string, MailboxCsvTemplate>> = {
-  m365: m365Template,
-};
