@@ -174,6 +174,24 @@ describe('AD writes', () => {
     }
   });
 
+  it('a userid longer than employeeID holds (16) is refused before the write, with the fix and without the userid; employeeNumber takes it', () => {
+    const long = 'zhang.sanfeng-2026'; // 18 characters: a valid WeCom userid
+    for (const write of [() => toAddAttributes(ad, { ...input, employeeId: long }, 'corp.example.com', 'x'), () => toChanges(ad, { employeeId: long })]) {
+      let err: unknown;
+      try {
+        write();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ kind: 'invalid', retryable: false });
+      expect(String((err as Error).message)).toMatch(/at most 16 characters.*employeeNumber/);
+      expect(String((err as Error).message)).not.toContain(long);
+    }
+    expect(toChanges(ad, { employeeId: 'zhang.sanfeng-26' }).map((c) => c.modification.values)).toEqual([['zhang.sanfeng-26']]); // 16: fits
+    const mapped = { ...ad, attributes: { ...ad.attributes, employeeId: 'employeeNumber' } };
+    expect(toChanges(mapped, { employeeId: long }).map((c) => [c.modification.type, c.modification.values])).toEqual([['employeeNumber', [long]]]);
+  });
+
   it('a partial update names only the keys present; null clears with an empty replace', () => {
     const changes = toChanges(ad, { jobTitle: null, mobile: '+8613700137000' });
     expect(changes.map((c) => [c.operation, c.modification.type, c.modification.values])).toEqual([

@@ -187,6 +187,23 @@ export function escapeDnValue(value: string): string {
 const replace = (type: string, value: string | null | undefined) =>
   new Change({ operation: 'replace', modification: new Attribute({ type, values: value === null || value === undefined || value === '' ? [] : [value] }) });
 
+/** AD's employeeID attribute: at most 16 characters (MS-ADA1, rangeUpper 16); a WeCom userid has up to 64. */
+const AD_EMPLOYEE_ID_MAX = 16;
+
+/** Refuses, before the write, a link AD would refuse, saying how to fix the mapping (the userid itself is not named). */
+function checkLinkFits(p: LdapProfile, employeeId: string | null | undefined): void {
+  if (p.schema !== 'ad' || !employeeId || p.attributes.employeeId.toLowerCase() !== 'employeeid') return;
+  if (employeeId.length > AD_EMPLOYEE_ID_MAX) {
+    throw new MailboxError(
+      `AD: employeeID holds at most ${AD_EMPLOYEE_ID_MAX} characters and this WeCom userid has ${employeeId.length}; map the link to a longer attribute (ldap.attributes.employeeId: "employeeNumber")`,
+      false,
+      'InvalidInput',
+      undefined,
+      'invalid',
+    );
+  }
+}
+
 /**
  * Port → modifications: only the keys present. `replace` with no value removes the attribute
  * and is a success when it is absent, so a clear is idempotent. `enabled` is the caller's (it
@@ -195,7 +212,10 @@ const replace = (type: string, value: string | null | undefined) =>
 export function toChanges(p: LdapProfile, patch: MailboxAccountInput): Change[] {
   const a = p.attributes;
   const changes: Change[] = [];
-  if (patch.employeeId !== undefined) changes.push(replace(a.employeeId, patch.employeeId));
+  if (patch.employeeId !== undefined) {
+    checkLinkFits(p, patch.employeeId);
+    changes.push(replace(a.employeeId, patch.employeeId));
+  }
   if (patch.displayName !== undefined) {
     if (patch.displayName === null || !patch.displayName.trim()) throw new MailboxError('LDAP accounts cannot have an empty displayName', false, 'InvalidInput', undefined, 'invalid');
     changes.push(replace(a.displayName, patch.displayName));
@@ -246,6 +266,7 @@ export function toAddAttributes(p: LdapProfile, input: MailboxAccountInput & { e
   const email = input.email.trim().toLowerCase();
   const local = localPart(email);
   if (!local) throw new MailboxError('LDAP: an address without a local part', false, 'InvalidInput', undefined, 'invalid');
+  checkLinkFits(p, input.employeeId);
   const attrs = new Map<string, Array<string | Buffer>>();
   const set = (type: string, value: string | Buffer | null | undefined) => {
     if (value === null || value === undefined || value === '') return;
