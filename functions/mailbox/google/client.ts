@@ -34,8 +34,8 @@
  *   template ('PUT /users/{id}'), never the concrete path.
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { log } from '../../core/log';
 import { backoffMs, retryAfterMs, TokenCache } from '../../core/retry';
+import { bearerCall, fetchTokenWithRetry, type BearerResult } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { GOOGLE_API_BASE, GOOGLE_SCOPES, GOOGLE_TOKEN_AUDIENCE, GOOGLE_TOKEN_URL } from './config';
 
@@ -105,11 +105,7 @@ export interface CallOptions {
   accept?: number[];
 }
 
-export interface CallResult {
-  status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
+export type CallResult = BearerResult;
 
 export class GoogleClient {
   readonly apiBase: string;
@@ -153,57 +149,23 @@ export class GoogleClient {
     return requestGoogleToken(this.fetchFn, this.tokenUrl, assertion);
   }
 
-  private async fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.requestToken();
-      } catch (err) {
-        if (!(err instanceof MailboxError) || !err.retryable || attempt >= this.maxRetries) throw err;
-        await this.sleep(err.retryAfterMs ?? backoffMs(attempt, BACKOFF));
-      }
-    }
+  private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
+    return fetchTokenWithRetry(() => this.requestToken(), { sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF });
   }
 
   async call(method: string, path: string, o: CallOptions): Promise<CallResult> {
-    const url = this.url(path, o.query);
     // A call starting while the quota is refusing waits for the shared pause instead of adding
     // one more refused request (the retries of calls already refused wait their own backoff).
     const paused = this.resumeAt - this.now().getTime();
     if (paused > 0) await this.sleep(paused);
-    let refreshed = false;
-    for (let attempt = 0; ; ) {
-      const token = await this.cache.get();
-      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
-      if (o.body !== undefined) headers['content-type'] = 'application/json';
-      let res: Response;
-      try {
-        res = await this.fetchFn(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
-      } catch {
-        if (attempt >= this.maxRetries) throw new MailboxError(`Google ${o.route}: network error`, true, 'NetworkError', undefined, 'unavailable');
-        await this.sleep(backoffMs(attempt++, BACKOFF));
-        continue;
-      }
-      if (res.status === 401 && !refreshed) {
-        // Token lapsed or revoked early: fetch a new one, once.
-        refreshed = true;
-        this.cache.drop(token);
-        await res.body?.cancel();
-        continue;
-      }
-      const text = await res.text();
-      const json = text ? safeJson(text) : undefined;
-      if (res.ok || o.accept?.includes(res.status)) return { status: res.status, json };
-      const err = googleError(res.status, json, o.route, retryAfterMs(res.headers.get('retry-after')));
-      if (!err.retryable) throw err;
-      const wait = err.retryAfterMs ?? backoffMs(attempt, BACKOFF);
-      if (attempt >= this.maxRetries) {
-        throw new MailboxError(`${err.message} (after ${attempt} retries)`, true, err.code, wait, err.kind);
-      }
-      if (err.kind === 'throttled') this.resumeAt = Math.max(this.resumeAt, this.now().getTime() + (err.retryAfterMs ?? backoffMs(0, BACKOFF)));
-      log.debug('google throttled; waiting', { route: o.route, status: res.status, reason: err.code, waitMs: wait, attempt });
-      await this.sleep(wait);
-      attempt++;
-    }
+    const transport = { vendor: 'Google', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
+    const { query: _query, ...request } = o;
+    return bearerCall(transport, { method, url: this.url(path, o.query), ...request }, (status, json, headers) => {
+      const error = googleError(status, json, o.route, retryAfterMs(headers.get('retry-after')));
+      // The quota refused: calls starting from now on hold back for a while (see the header).
+      if (error.kind === 'throttled') this.resumeAt = Math.max(this.resumeAt, this.now().getTime() + (error.retryAfterMs ?? backoffMs(0, BACKOFF)));
+      return { error };
+    });
   }
 
   private url(path: string, query: CallOptions['query']): string {
@@ -258,10 +220,3 @@ export function googleError(status: number, body: unknown, route: string, retryA
   return new MailboxError(`Google ${route} failed: ${status} ${reason}`, retryable, reason, retryable ? retryAfter : undefined, kind);
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -17,8 +17,8 @@
  * - nextLink / deltaLink are absolute URLs: followed only when they point at our API base, so
  *   the bearer token is never sent anywhere else.
  */
-import { log } from '../../core/log';
-import { backoffMs, retryAfterMs, spreadRetryAfter, TokenCache } from '../../core/retry';
+import { retryAfterMs, spreadRetryAfter, TokenCache } from '../../core/retry';
+import { bearerCall, fetchTokenWithRetry, type BearerResult, type Judge } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { graphCloud, graphScope, graphTokenUrl, type GraphCloud, type GraphCloudName } from './config';
 
@@ -48,11 +48,7 @@ export interface CallOptions {
   accept?: number[];
 }
 
-export interface CallResult {
-  status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  json: any;
-}
+export type CallResult = BearerResult;
 
 export const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 /** Graph's throttling guidance: back off from half a second up to 30 s unless Retry-After says otherwise. */
@@ -91,57 +87,13 @@ export class GraphClient {
     return requestGraphToken(this.fetchFn, this.tokenUrl, this.opts.clientId, this.opts.clientSecret, this.scope);
   }
 
-  private async fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.requestToken();
-      } catch (err) {
-        if (!(err instanceof MailboxError) || !err.retryable || attempt >= this.maxRetries) throw err;
-        await this.sleep(err.retryAfterMs ?? backoffMs(attempt, BACKOFF));
-      }
-    }
+  private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
+    return fetchTokenWithRetry(() => this.requestToken(), { sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF });
   }
 
-  async call(method: string, pathOrUrl: string, o: CallOptions): Promise<CallResult> {
-    const url = this.resolve(pathOrUrl);
-    let refreshed = false;
-    for (let attempt = 0; ; ) {
-      const token = await this.cache.get();
-      const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', ...o.headers };
-      if (o.body !== undefined) headers['content-type'] = 'application/json';
-      let res: Response;
-      try {
-        res = await this.fetchFn(url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
-      } catch {
-        if (attempt >= this.maxRetries) throw new MailboxError(`Graph ${o.route}: network error`, true, 'NetworkError', undefined, 'unavailable');
-        await this.sleep(backoffMs(attempt++, BACKOFF));
-        continue;
-      }
-      if (res.status === 401 && !refreshed) {
-        // Token revoked or expired early: fetch a new one, once.
-        refreshed = true;
-        this.cache.drop(token);
-        await res.body?.cancel();
-        continue;
-      }
-      if (RETRYABLE.has(res.status)) {
-        const asked = retryAfterMs(res.headers.get('retry-after'));
-        const wait = asked !== undefined ? spreadRetryAfter(asked) : backoffMs(attempt, BACKOFF);
-        const body = (await res.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
-        if (attempt >= this.maxRetries) {
-          const code = body?.error?.code ?? (res.status === 429 ? 'TooManyRequests' : `http_${res.status}`);
-          throw new MailboxError(`Graph ${o.route} failed: ${res.status} ${code} (after ${attempt} retries)`, true, code, asked ?? wait, kindOf(res.status));
-        }
-        log.debug('graph throttled; waiting', { route: o.route, status: res.status, waitMs: wait, attempt });
-        await this.sleep(wait);
-        attempt++;
-        continue;
-      }
-      const text = await res.text();
-      const json = text ? safeJson(text) : undefined;
-      if (res.ok || o.accept?.includes(res.status)) return { status: res.status, json };
-      throw graphError(res.status, json, o.route);
-    }
+  call(method: string, pathOrUrl: string, o: CallOptions): Promise<CallResult> {
+    const transport = { vendor: 'Graph', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
+    return bearerCall(transport, { method, url: this.resolve(pathOrUrl), ...o }, judgeGraphRefusal(o.route));
   }
 
   /** Absolute links (nextLink, deltaLink) must point at our API base: the bearer token is never sent anywhere else. */
@@ -189,17 +141,18 @@ function kindOf(status: number, detail?: string): MailboxErrorKind {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function graphError(status: number, body: any, route: string): MailboxError {
-  const code: string = typeof body?.error?.code === 'string' ? body.error.code : `http_${status}`;
+export function graphError(status: number, body: any, route: string, retryAfter?: number): MailboxError {
+  const code: string = typeof body?.error?.code === 'string' ? body.error.code : status === 429 ? 'TooManyRequests' : `http_${status}`;
   const detail: string | undefined = typeof body?.error?.details?.[0]?.code === 'string' ? body.error.details[0].code : undefined;
+  const retryable = RETRYABLE.has(status);
   // Deliberately without Graph's message: it may echo the values we sent.
-  return new MailboxError(`Graph ${route} failed: ${status} ${code}${detail ? `/${detail}` : ''}`, RETRYABLE.has(status), code, undefined, kindOf(status, detail));
+  return new MailboxError(`Graph ${route} failed: ${status} ${code}${detail ? `/${detail}` : ''}`, retryable, code, retryable ? retryAfter : undefined, kindOf(status, detail));
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+/** Graph's refusals: retryable by status alone; a Retry-After is honoured, spread (see the header). */
+function judgeGraphRefusal(route: string): Judge {
+  return (status, json, headers) => {
+    const asked = retryAfterMs(headers.get('retry-after'));
+    return { error: graphError(status, json, route, asked), ...(asked !== undefined ? { waitMs: spreadRetryAfter(asked) } : {}) };
+  };
 }
