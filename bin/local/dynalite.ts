@@ -72,6 +72,7 @@ async function ensureTable(client: DynamoDBClient, def: CreateTableCommandInput,
   const backup = dataPath ? `${dataPath}.${name}.migration.json` : undefined;
   try {
     await client.send(new CreateTableCommand(def));
+    await waitActive(client, name);
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
     const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
@@ -82,6 +83,7 @@ async function ensureTable(client: DynamoDBClient, def: CreateTableCommandInput,
       if (backup) writeFileSync(backup, JSON.stringify(items, encodeBinary), { mode: 0o600 });
       await dropTable(client, name);
       await client.send(new CreateTableCommand(def));
+      await waitActive(client, name);
       await putAll(client, name, items);
       if (backup) rmSync(backup, { force: true });
       return;
@@ -92,6 +94,20 @@ async function ensureTable(client: DynamoDBClient, def: CreateTableCommandInput,
     await putAll(client, name, JSON.parse(readFileSync(backup, 'utf8'), decodeBinary) as Array<Record<string, AttributeValue>>);
     rmSync(backup, { force: true });
   }
+}
+
+/**
+ * CreateTable answers while the table is CREATING, as DynamoDB's does; dynalite turns it ACTIVE
+ * on a timer even with createTableMs 0, and a write before that is refused as
+ * ResourceNotFoundException (seen on a loaded CI host: the migration's refill raced it).
+ */
+export async function waitActive(client: DynamoDBClient, name: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`table ${name} did not become active`);
 }
 
 /** DeleteTable completes asynchronously even in dynalite: wait until the name is free. */

@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import type { Context } from 'aws-lambda';
-import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
+import { LOCAL_AWS, startDynalite, waitActive, type LocalDynamo } from '../../bin/local/dynalite';
 import { LocalFifoQueue } from '../../bin/local/queue';
 import { startKmsServer } from '../../bin/local/sim/kms';
 import { parseRuntimeConfig } from '../../functions/config/runtime';
@@ -111,7 +111,10 @@ function timeCommands(client: DynamoDBClient): { ms: number } {
 async function drain(kind: QueueKind, round: number, dyn: LocalDynamo, kms: Awaited<ReturnType<typeof startKmsServer>>, dynalitePid: number | undefined): Promise<DrainResult> {
   // Own tables per run, so every run starts from nothing.
   const tables: TableNames = { inbox: `${kind}-${round}-inbox`, state: `${kind}-${round}-state`, audit: `${kind}-${round}-audit` };
-  for (const def of tableDefinitions(tables)) await dyn.client.send(new CreateTableCommand(def));
+  for (const def of tableDefinitions(tables)) {
+    await dyn.client.send(new CreateTableCommand(def));
+    await waitActive(dyn.client, def.TableName!);
+  }
   const queueTable = `${kind}-${round}-local-queue`;
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint: dyn.endpoint });
   const dynamo = countCommands(client);

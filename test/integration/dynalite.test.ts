@@ -1,7 +1,7 @@
 /** The embedded DynamoDB both ways: in-process (local stack, tests) and as a child process (benchmarks). */
 import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { dropTable, startDynalite } from '../../bin/local/dynalite';
+import { dropTable, startDynalite, waitActive } from '../../bin/local/dynalite';
 
 describe.each([false, true])('startDynalite (childProcess %s)', (childProcess) => {
   it('creates the tables, serves the real client, and stops on close', async () => {
@@ -41,6 +41,7 @@ describe('a data directory left by an older version', () => {
             KeySchema: d.Table!.KeySchema!,
           }),
         );
+        await waitActive(old.client, t);
       }
       for (let i = 0; i < 60; i++) {
         await old.client.send(new PutItemCommand({ TableName: 'state', Item: { pk: { S: `user:u${i}` }, sk: { S: 'state' }, kind: { S: 'user' }, v: { N: '1' } } }));

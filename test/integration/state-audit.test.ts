@@ -1,7 +1,7 @@
 import { CreateTableCommand, DeleteItemCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
+import { LOCAL_AWS, startDynalite, waitActive, type LocalDynamo } from '../../bin/local/dynalite';
 import { startKmsServer, type KmsServer } from '../../bin/local/sim/kms';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { storedAuditChainKey, type AuditChainKey } from '../../functions/security/audit-chain-key';
@@ -25,7 +25,10 @@ async function startBackend(): Promise<LocalDynamo> {
   const client = new DynamoDBClient({ ...LOCAL_AWS, endpoint });
   const suffix = Date.now().toString(36);
   const tables: TableNames = { inbox: `inbox-${suffix}`, state: `state-${suffix}`, audit: `audit-${suffix}` };
-  for (const def of tableDefinitions(tables)) await client.send(new CreateTableCommand(def));
+  for (const def of tableDefinitions(tables)) {
+    await client.send(new CreateTableCommand(def));
+    await waitActive(client, def.TableName!);
+  }
   return {
     endpoint,
     client,
