@@ -166,8 +166,9 @@ describe('durable LocalFifoQueue under kill -9', () => {
       if (before.invisibleUntil !== undefined) expect(at, `${id} delivered before its invisibleUntil`).toBeGreaterThanOrEqual(before.invisibleUntil);
       if (inFlight.includes(id)) {
         expect(before.receiveCount).toBe(started.get(id)!.count);
-        // recorded before the consumer ran, one visibility timeout ahead
-        expect(before.invisibleUntil! - started.get(id)!.at).toBeGreaterThan(visibilityMs - 200);
+        // recorded before the consumer ran, one visibility timeout ahead (less the time from the
+        // receive's write to the consumer's `start` line: up to a second on a loaded 2-core host)
+        expect(before.invisibleUntil! - started.get(id)!.at).toBeGreaterThan(visibilityMs - 1000);
         expect(before.invisibleUntil! - started.get(id)!.at).toBeLessThanOrEqual(visibilityMs);
       }
     }
