@@ -7,13 +7,17 @@
  * on the same data.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { LOCAL_AWS } from '../../bin/local/dynalite';
 import { createReconcileHandler } from '../../functions/handlers/reconcile';
+import { SqsReconcileContinuation } from '../../functions/queue/reconcile-continuation';
 import { DynamoRunStore } from '../../functions/store/run-store-dynamo';
 import type { RunStore } from '../../functions/store/run-store';
 import { RECONCILE_SUBJECT, reconcileAll, runReconcileChunk, RunSupersededError, type ChunkOptions, type ReconcileDeps } from '../../functions/sync/reconcile';
 import type { ReconcileReport } from '../../functions/sync/report';
 import { WecomApiClient } from '../../functions/wecom/api';
 import { CORP, startSyncEnv, type SyncEnv } from '../support/reconcile-env';
+import { startLoopbackSqs } from '../support/aws-json-loopback';
 import { reconcileSingleRun } from '../support/reconcile-single-run';
 
 /** A report without what differs between two runs on the same data (ids, times, where it went), findings in one order. */
@@ -139,22 +143,31 @@ describe('chunked reconcile on the simulators', () => {
 
   it('the Lambda handler runs one chunk per invocation and continues itself through the queue until the report', async () => {
     const single = await reconcileSingleRun(env.deps);
-    const queue: string[] = [];
+    // The continuation as deployed: the real SQS client's SendMessage, to an SQS endpoint on loopback.
+    const sqs = await startLoopbackSqs();
+    const continuation = new SqsReconcileContinuation(new SQSClient({ ...LOCAL_AWS, endpoint: sqs.endpoint }), `${sqs.endpoint}/000000000000/wecom-mailbox-sync-reconcile`);
     const handler = createReconcileHandler({
       reconcileDeps: async () => deps,
       defaultMode: 'report',
-      chunking: async () => ({ store, continueRun: async (runId) => void queue.push(JSON.stringify({ runId })), marginMs: 60_000 }),
+      chunking: async () => ({ store, continueRun: (runId) => continuation.send(runId), marginMs: 60_000 }),
     });
     // 60 s left and a 60 s margin: every chunk makes its one step and stops.
     const context = { getRemainingTimeInMillis: () => 60_000 } as never;
     let out = await handler({}, context);
     let invocations = 1;
-    while (!out.done) {
-      expect(queue).toHaveLength(1);
-      out = await handler({ Records: [{ body: queue.shift()! }] }, context);
-      invocations++;
+    try {
+      while (!out.done) {
+        expect(sqs.messages).toHaveLength(1);
+        const sent = sqs.messages.shift()!;
+        expect(sent.QueueUrl).toMatch(/wecom-mailbox-sync-reconcile$/);
+        expect(JSON.parse(sent.MessageBody)).toEqual({ runId: out.runId });
+        out = await handler({ Records: [{ body: sent.MessageBody }] }, context);
+        invocations++;
+      }
+    } finally {
+      await sqs.close();
     }
-    expect(queue).toEqual([]);
+    expect(sqs.messages).toEqual([]);
     expect(invocations).toBeGreaterThan(20);
     expect(out).toMatchObject({ done: true, mode: 'report', drift: single.drift, byClass: single.counts.byClass });
     const last = (await env.deps.audit.bySubject(RECONCILE_SUBJECT)).at(-1)!;

@@ -1,8 +1,9 @@
 /**
  * Tiny loopback servers speaking the AWS JSON protocols the callback uses, so tests run the
  * real SDK clients (signing, serialisation, checksum checks) against documented wire shapes:
- *  - SQS (JSON 1.0, `X-Amz-Target: AmazonSQS.SendMessageBatch`): records messages, dedupes
- *    FIFO messages on MessageDeduplicationId for 5 minutes, can be told to fail entries;
+ *  - SQS (JSON 1.0, `X-Amz-Target: AmazonSQS.SendMessageBatch` and `AmazonSQS.SendMessage`):
+ *    records messages, dedupes FIFO messages on MessageDeduplicationId for 5 minutes, can be
+ *    told to fail batch entries;
  *  - Secrets Manager (JSON 1.1, `X-Amz-Target: secretsmanager.GetSecretValue`).
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -37,7 +38,7 @@ export interface LoopbackSqs {
   queueUrl: string;
   /** Accepted (not deduplicated) messages, in order. */
   messages: SqsEntryRecord[];
-  /** Every SendMessageBatch request body, as received. */
+  /** Every SendMessageBatch / SendMessage request body, as received. */
   requests: any[];
   /** Fail this many upcoming batch requests' entries (all entries, as InternalError). */
   failEntries: number;
@@ -53,6 +54,13 @@ export async function startLoopbackSqs(): Promise<LoopbackSqs> {
   const server = createServer(async (req, res) => {
     const target = req.headers['x-amz-target'];
     const input = await readJson(req);
+    if (target === 'AmazonSQS.SendMessage') {
+      // One message (the reconcile queue's continuation): a standard queue, no dedupe.
+      state.requests.push(input);
+      if (typeof input.MessageBody !== 'string' || !input.MessageBody) return reply(res, 400, { __type: 'com.amazonaws.sqs#MissingParameter', message: 'MessageBody' }, ct);
+      state.messages.push({ QueueUrl: input.QueueUrl, MessageBody: input.MessageBody });
+      return reply(res, 200, { MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(input.MessageBody, 'utf8').digest('hex') }, ct);
+    }
     if (target !== 'AmazonSQS.SendMessageBatch') {
       return reply(res, 400, { __type: 'com.amazonaws.sqs#InvalidAction', message: `unsupported ${String(target)}` }, ct);
     }
