@@ -48,6 +48,13 @@ export function loadSecretJson<T>(arnEnvName: string, localFallback: () => T | P
   return p;
 }
 
+/** One env var the function cannot run without, or an error naming it (never a value). */
+export function requireSetting(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`missing configuration: ${name}`);
+  return v;
+}
+
 /** Named env vars, or an error naming the missing ones (never a value). */
 export function requireEnv(names: string[]): Record<string, string> {
   const missing = names.filter((n) => !process.env[n]);

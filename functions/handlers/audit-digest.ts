@@ -13,6 +13,7 @@
  * cannot write the audit or state table (lib/stack.ts ACCESS).
  */
 import middy from '@middy/core';
+import { requireSetting } from '../config/secrets';
 import { log } from '../core/log';
 import type { ChainProblem } from '../store/audit-chain';
 import type { DigestJobDeps, DigestRunResult } from '../audit/run';
@@ -61,12 +62,6 @@ export function createAuditDigestHandler(deps: AuditDigestHandlerDeps) {
   });
 }
 
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
-}
-
 async function awsJobDeps(): Promise<DigestJobDeps> {
   const [{ dynamoClient }, { DynamoAuditLog, AUDIT_RETENTION_DAYS }, { createAuditChainKey }, { KMSClient }, { S3Client }, { KmsDigestSigner }, { S3DigestStore }] = await Promise.all([
     import('../store/dynamo'),
@@ -82,10 +77,10 @@ async function awsJobDeps(): Promise<DigestJobDeps> {
   const retentionDays = Number(process.env.AUDIT_RETENTION_DAYS) || AUDIT_RETENTION_DAYS;
   const kms = new KMSClient(process.env.KMS_ENDPOINT ? { endpoint: process.env.KMS_ENDPOINT } : {});
   return {
-    audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE'), { chain, retentionDays }),
+    audit: new DynamoAuditLog(dynamo, requireSetting('AUDIT_TABLE'), { chain, retentionDays }),
     chain,
-    store: new S3DigestStore(new S3Client({}), requireEnv('AUDIT_DIGEST_BUCKET')),
-    signer: new KmsDigestSigner(kms, requireEnv('AUDIT_DIGEST_KEY_ID')),
+    store: new S3DigestStore(new S3Client({}), requireSetting('AUDIT_DIGEST_BUCKET')),
+    signer: new KmsDigestSigner(kms, requireSetting('AUDIT_DIGEST_KEY_ID')),
     retentionDays,
     intervalSeconds: Number(process.env.AUDIT_DIGEST_INTERVAL_SECONDS) || 3600,
   };

@@ -54,26 +54,15 @@ export async function powertoolsFailureMetrics(): Promise<FailureMetrics> {
   };
 }
 
-interface WecomApiSecret {
-  corpId: string;
-  contactsSecret: string;
-  appSecret: string;
-}
-
 async function awsHealthDeps(): Promise<HealthDeps> {
-  const [{ loadSecretJson }, { awsMailbox }, { wecomTokenProbe }, { SQSClient, GetQueueAttributesCommand }] = await Promise.all([
-    import('../config/secrets'),
+  const [{ loadWecomApiSecret }, { awsMailbox }, { wecomTokenProbe }, { SQSClient, GetQueueAttributesCommand }] = await Promise.all([
+    import('../wecom/api-secret'),
     import('./mailbox'),
     import('../sync/health'),
     import('@aws-sdk/client-sqs'),
   ]);
-  const pick = (name: string) => {
-    const v = process.env[name];
-    if (!v) throw new Error(`missing configuration: ${name}`);
-    return v;
-  };
   const [w, { config, provider, secret }] = await Promise.all([
-    loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', () => ({ corpId: pick('WECOM_CORP_ID'), contactsSecret: pick('WECOM_CONTACTS_SECRET'), appSecret: pick('WECOM_APP_SECRET') })),
+    loadWecomApiSecret(),
     awsMailbox(),
   ]);
   // One try per probe: the health check wants to know how things are now, not after backoff.

@@ -10,6 +10,7 @@
  * (Query on its pending index, UpdateItem) and send to the work queue (lib/stack.ts ACCESS).
  */
 import middy from '@middy/core';
+import { requireSetting } from '../config/secrets';
 import { log } from '../core/log';
 import type { WorkQueue } from '../queue/messages';
 import { sweepInbox, type SweepResult } from '../queue/sweep';
@@ -48,12 +49,6 @@ export function createInboxSweeperHandler(deps: InboxSweeperDeps) {
   });
 }
 
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
-}
-
 async function awsPorts(): Promise<{ inbox: Inbox; queue: WorkQueue }> {
   const [{ dynamoClient }, { DynamoInbox }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
     import('../store/dynamo'),
@@ -63,8 +58,8 @@ async function awsPorts(): Promise<{ inbox: Inbox; queue: WorkQueue }> {
   ]);
   const sqs = new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {});
   return {
-    inbox: new DynamoInbox(dynamoClient(), requireEnv('INBOX_TABLE')),
-    queue: new SqsWorkQueue(sqs, requireEnv('QUEUE_URL')),
+    inbox: new DynamoInbox(dynamoClient(), requireSetting('INBOX_TABLE')),
+    queue: new SqsWorkQueue(sqs, requireSetting('QUEUE_URL')),
   };
 }
 

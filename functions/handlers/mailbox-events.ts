@@ -8,6 +8,7 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { requireSetting } from '../config/secrets';
 import type { MailboxSecret } from '../mailbox/provider';
 import { createMailboxReceiver, type MailboxReceiverDeps } from '../mailbox/receive';
 import { fromApiGateway, toApiGateway } from './http';
@@ -30,12 +31,6 @@ export function createMailboxEventsHandler(deps: MailboxEventsDeps | (() => Prom
   });
 }
 
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
-}
-
 async function awsDeps(): Promise<MailboxEventsDeps> {
   // Not awsMailbox(): that loads the whole adapter; the receiver needs the config and its two secrets.
   const [{ parseRuntimeConfig }, { loadSecretJson }, { receiverSecretFromEnv }, { dynamoClient }, { DynamoInbox }, { SqsWorkQueue }, { SQSClient }] = await Promise.all([
@@ -51,8 +46,8 @@ async function awsDeps(): Promise<MailboxEventsDeps> {
   const secret = await loadSecretJson<Partial<MailboxSecret>>('MAILBOX_SECRET_ARN', () => receiverSecretFromEnv(config.provider));
   const sqs = new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {});
   return {
-    inbox: new DynamoInbox(dynamoClient(), requireEnv('INBOX_TABLE')),
-    queue: new SqsWorkQueue(sqs, requireEnv('QUEUE_URL')),
+    inbox: new DynamoInbox(dynamoClient(), requireSetting('INBOX_TABLE')),
+    queue: new SqsWorkQueue(sqs, requireSetting('QUEUE_URL')),
     provider: config.provider,
     clientState: secret.clientState ?? '',
     webhookSecret: secret.webhookSecret ?? '', // empty: the receiver refuses to start, naming it

@@ -43,30 +43,16 @@ export function createWecomCallbackIpsHandler(deps: WecomCallbackIpsDeps | (() =
   });
 }
 
-interface WecomApiSecret {
-  corpId: string;
-  contactsSecret: string;
-  appSecret: string;
-}
-
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
-}
-
 async function awsDeps(): Promise<WecomCallbackIpsDeps> {
-  const [{ loadSecretJson }, { dynamoClient }, { DynamoCallbackIpList }, { wecomCallbackIpSource }] = await Promise.all([
+  const [{ requireSetting }, { loadWecomApiSecret }, { dynamoClient }, { DynamoCallbackIpList }, { wecomCallbackIpSource }] = await Promise.all([
     import('../config/secrets'),
+    import('../wecom/api-secret'),
     import('../store/dynamo'),
     import('../store/callback-ip-list'),
     import('../wecom/callback-ips-refresh'),
   ]);
-  const secret = await loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', () => ({
-    corpId: requireEnv('WECOM_CORP_ID'),
-    contactsSecret: process.env.WECOM_CONTACTS_SECRET ?? '',
-    appSecret: process.env.WECOM_APP_SECRET ?? '',
-  }));
+  // Either secret can ask for the list: locally, one of the two is enough.
+  const secret = await loadWecomApiSecret(['contactsSecret', 'appSecret']);
   let apiBase = 'https://qyapi.weixin.qq.com';
   try {
     apiBase = (JSON.parse(process.env.SYNC_CONFIG ?? '{}') as { wecom?: { apiBase?: string } }).wecom?.apiBase ?? apiBase;
@@ -75,7 +61,7 @@ async function awsDeps(): Promise<WecomCallbackIpsDeps> {
   }
   return {
     source: wecomCallbackIpSource({ apiBase, corpId: secret.corpId, secrets: [secret.appSecret, secret.contactsSecret] }),
-    store: new DynamoCallbackIpList(dynamoClient(), requireEnv('INBOX_TABLE')),
+    store: new DynamoCallbackIpList(dynamoClient(), requireSetting('INBOX_TABLE')),
   };
 }
 

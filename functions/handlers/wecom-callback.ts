@@ -12,6 +12,7 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { requireSetting } from '../config/secrets';
 import { createCallbackReceiver, type CallbackReceiverDeps } from '../wecom/callback';
 import { SOURCE_CHECK_MODES, type CallbackSourceCheck, type SourceCheckMode } from '../wecom/callback-source';
 import { fromApiGateway, toApiGateway } from './http';
@@ -31,12 +32,6 @@ export function createWecomCallbackHandler(deps: WecomCallbackDeps | (() => Prom
     const receive = await get();
     return toApiGateway(await receive(fromApiGateway(event)));
   });
-}
-
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
 }
 
 /** Replay window from SYNC_CONFIG.wecom.replayWindowSeconds, without loading the full config schema. */
@@ -68,12 +63,12 @@ async function awsDeps(): Promise<WecomCallbackDeps> {
     import('@aws-sdk/client-sqs'),
   ]);
   const sqs = new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {});
-  const inboxTable = requireEnv('INBOX_TABLE');
+  const inboxTable = requireSetting('INBOX_TABLE');
   const check = sourceCheckSettings();
   return {
     keys: await loadCallbackKeys(),
     inbox: new DynamoInbox(dynamoClient(), inboxTable),
-    queue: new SqsWorkQueue(sqs, requireEnv('QUEUE_URL')),
+    queue: new SqsWorkQueue(sqs, requireSetting('QUEUE_URL')),
     replayWindowSeconds: replayWindowSeconds(),
     ...(check ? { sourceCheck: await awsSourceCheck(check, dynamoClient(), inboxTable) } : {}),
   };

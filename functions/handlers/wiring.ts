@@ -6,7 +6,7 @@
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { loadSecretJson } from '../config/secrets';
+import { requireSetting } from '../config/secrets';
 import { stateFeedCursor, stateKnownIds } from '../mailbox/feed-cursor';
 import { addressKey } from '../mailbox/webhook';
 import { SqsDeadLetters } from '../queue/dlq';
@@ -19,23 +19,8 @@ import type { EngineDeps } from '../sync/context';
 import { CachedDepartmentTree } from '../sync/departments';
 import type { SyncWorkerDeps } from '../sync/worker';
 import { WecomApiClient } from '../wecom/api';
+import { loadWecomApiSecret } from '../wecom/api-secret';
 import { awsMailbox } from './mailbox';
-
-interface WecomApiSecret {
-  corpId: string;
-  contactsSecret: string;
-  appSecret: string;
-}
-
-function requireEnv(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`missing configuration: ${name}`);
-  return v;
-}
-
-function wecomSecretFromEnv(): WecomApiSecret {
-  return { corpId: requireEnv('WECOM_CORP_ID'), contactsSecret: requireEnv('WECOM_CONTACTS_SECRET'), appSecret: requireEnv('WECOM_APP_SECRET') };
-}
 
 /** Department names change without events (renames): refresh the tree at least this often. */
 const DEPARTMENT_TREE_MAX_AGE_MS = 5 * 60_000;
@@ -52,10 +37,10 @@ let sqs: SQSClient | undefined;
 const sqsClient = () => (sqs ??= new SQSClient(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}));
 
 async function buildEngineDeps(): Promise<EngineDeps> {
-  const stateTable = requireEnv('STATE_TABLE');
+  const stateTable = requireSetting('STATE_TABLE');
   const dynamo = dynamoClient();
   const [wecomSecret, { config, provider, secret: mailboxSecret }, cipher, chain] = await Promise.all([
-    loadSecretJson<WecomApiSecret>('WECOM_API_SECRET_ARN', wecomSecretFromEnv),
+    loadWecomApiSecret(),
     awsMailbox(),
     fieldCipherFromEnv(dynamo),
     auditChainKeyFromEnv(dynamo),
@@ -69,7 +54,7 @@ async function buildEngineDeps(): Promise<EngineDeps> {
     wecom,
     mailbox: mailbox.directory,
     state,
-    audit: new DynamoAuditLog(dynamo, requireEnv('AUDIT_TABLE'), { chain }),
+    audit: new DynamoAuditLog(dynamo, requireSetting('AUDIT_TABLE'), { chain }),
     cipher,
     departments: new CachedDepartmentTree(() => wecom.listDepartments(), { maxAgeMs: DEPARTMENT_TREE_MAX_AGE_MS }),
     config,
@@ -92,7 +77,7 @@ export function awsEngineDeps(): Promise<EngineDeps> {
 export function awsWorkerDeps(): SyncWorkerDeps {
   return {
     engineDeps: awsEngineDeps,
-    deadLetters: new SqsDeadLetters(sqsClient(), requireEnv('DLQ_URL')),
+    deadLetters: new SqsDeadLetters(sqsClient(), requireSetting('DLQ_URL')),
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT ?? '5') || 5,
   };
 }
