@@ -35,7 +35,7 @@
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { backoffMs, retryAfterMs, TokenCache } from '../../core/retry';
-import { bearerCall, fetchTokenWithRetry, type BearerResult } from '../bearer-call';
+import { bearerCall, fetchTokenWithRetry, type BearerRequest, type BearerResult, type BearerTransport } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { GOOGLE_API_BASE, GOOGLE_SCOPES, GOOGLE_TOKEN_AUDIENCE, GOOGLE_TOKEN_URL } from './config';
 
@@ -96,13 +96,9 @@ export interface GoogleClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export interface CallOptions {
-  /** Route template for errors and logs, e.g. 'PUT /users/{id}': never the concrete path. */
-  route: string;
-  body?: unknown;
+/** A call's route template, body and accepted statuses (see BearerRequest), and its query. */
+export interface CallOptions extends Omit<BearerRequest, 'method' | 'url' | 'headers'> {
   query?: Record<string, string | number | boolean | undefined>;
-  /** Statuses answered to the caller instead of thrown (e.g. 404 on get). */
-  accept?: number[];
 }
 
 export type CallResult = BearerResult;
@@ -116,6 +112,7 @@ export class GoogleClient {
   readonly maxRetries: number;
   private readonly fetchFn: typeof fetch;
   private readonly cache: TokenCache;
+  private readonly transport: BearerTransport;
   private key?: KeyObject;
   /** Until when new calls hold back: the quota refused one (see call()). */
   private resumeAt = 0;
@@ -129,6 +126,7 @@ export class GoogleClient {
     this.maxRetries = opts.maxRetries ?? 4;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.cache = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
+    this.transport = { vendor: 'Google', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
   }
 
   /** The cached access token (fetched when missing or about to lapse). */
@@ -150,7 +148,7 @@ export class GoogleClient {
   }
 
   private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    return fetchTokenWithRetry(() => this.requestToken(), { sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF });
+    return fetchTokenWithRetry(() => this.requestToken(), this.transport);
   }
 
   async call(method: string, path: string, o: CallOptions): Promise<CallResult> {
@@ -158,9 +156,8 @@ export class GoogleClient {
     // one more refused request (the retries of calls already refused wait their own backoff).
     const paused = this.resumeAt - this.now().getTime();
     if (paused > 0) await this.sleep(paused);
-    const transport = { vendor: 'Google', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
-    const { query: _query, ...request } = o;
-    return bearerCall(transport, { method, url: this.url(path, o.query), ...request }, (status, json, headers) => {
+    const { query, ...request } = o;
+    return bearerCall(this.transport, { method, url: this.url(path, query), ...request }, (status, json, headers) => {
       const error = googleError(status, json, o.route, retryAfterMs(headers.get('retry-after')));
       // The quota refused: calls starting from now on hold back for a while (see the header).
       if (error.kind === 'throttled') this.resumeAt = Math.max(this.resumeAt, this.now().getTime() + (error.retryAfterMs ?? backoffMs(0, BACKOFF)));

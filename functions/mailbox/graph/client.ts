@@ -18,7 +18,7 @@
  *   the bearer token is never sent anywhere else.
  */
 import { retryAfterMs, spreadRetryAfter, TokenCache } from '../../core/retry';
-import { bearerCall, fetchTokenWithRetry, type BearerResult, type Judge } from '../bearer-call';
+import { bearerCall, fetchTokenWithRetry, type BearerRequest, type BearerResult, type BearerTransport, type Judge } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { graphCloud, graphScope, graphTokenUrl, type GraphCloud, type GraphCloudName } from './config';
 
@@ -39,14 +39,8 @@ export interface GraphClientOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export interface CallOptions {
-  /** Route template for errors and logs, e.g. 'PATCH /users/{id}': never the concrete path. */
-  route: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Statuses answered to the caller instead of thrown (e.g. 404 on get). */
-  accept?: number[];
-}
+/** A call's route template, body, extra headers and accepted statuses (see BearerRequest). */
+export type CallOptions = Omit<BearerRequest, 'method' | 'url'>;
 
 export type CallResult = BearerResult;
 
@@ -64,6 +58,7 @@ export class GraphClient {
   readonly maxRetries: number;
   private readonly fetchFn: typeof fetch;
   private readonly cache: TokenCache;
+  private readonly transport: BearerTransport;
 
   constructor(private readonly opts: GraphClientOptions) {
     this.cloud = graphCloud(opts.cloud);
@@ -75,6 +70,7 @@ export class GraphClient {
     this.maxRetries = opts.maxRetries ?? 4;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.cache = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
+    this.transport = { vendor: 'Graph', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
   }
 
   /** The cached access token (fetched when missing or about to lapse). */
@@ -88,12 +84,11 @@ export class GraphClient {
   }
 
   private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    return fetchTokenWithRetry(() => this.requestToken(), { sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF });
+    return fetchTokenWithRetry(() => this.requestToken(), this.transport);
   }
 
   call(method: string, pathOrUrl: string, o: CallOptions): Promise<CallResult> {
-    const transport = { vendor: 'Graph', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
-    return bearerCall(transport, { method, url: this.resolve(pathOrUrl), ...o }, judgeGraphRefusal(o.route));
+    return bearerCall(this.transport, { method, url: this.resolve(pathOrUrl), ...o }, judgeGraphRefusal(o.route));
   }
 
   /** Absolute links (nextLink, deltaLink) must point at our API base: the bearer token is never sent anywhere else. */
