@@ -2,7 +2,7 @@
  * What the REST simulators share: serve their `handle` on a free loopback port to stand alone
  * (tests, benchmarks), closing with their open connections (keep-alive clients would hold a
  * plain close() open) — inside the local stack the same `handle` is mounted under
- * /_sim/<name>/ — and read a request the same way wherever it is mounted.
+ * /_sim/<name>/ — and read a request and write a JSON answer the same way wherever it is mounted.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -74,4 +74,19 @@ export function readRequest(req: IncomingMessage, subpath: string): Promise<SimR
       });
     });
   });
+}
+
+/** An answer of a JSON API: a status, its headers, and a body (none for 204 and the like). */
+export interface JsonAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** Write `answer`, with `contentType` (each API's own spelling) when there is a body. */
+export function sendJson(res: ServerResponse, answer: JsonAnswer, contentType: string): void {
+  const headers: Record<string, string> = { ...answer.headers };
+  if (answer.body !== undefined) headers['content-type'] = contentType;
+  res.writeHead(answer.status, headers);
+  res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
 }

@@ -23,7 +23,7 @@ import { gErr, type NotifyFn, type Res, type Route, type SimContext, type SimOpt
 import { newEtag, newUser, openState, type GoogleUser, type SimChannel, type UserTable } from './state';
 import { tokenEndpoint } from './token';
 import { READ_SCOPES, usersRoute, WRITE_SCOPES } from './users';
-import { listenOnLoopback, readRequest } from '../loopback';
+import { listenOnLoopback, readRequest, sendJson } from '../loopback';
 
 export type { GoogleUser, SimChannel } from './state';
 export type { Delivery } from './channels';
@@ -187,11 +187,8 @@ export function createGoogleSim(o: GoogleSimOptions = {}): GoogleSim {
     })().catch((err) => send(res, gErr(500, 'backendError', String((err as Error).message))));
   }
 
-  function send(res: ServerResponse, r: Res) {
-    const headers: Record<string, string> = { ...r.headers };
-    if (r.body !== undefined) headers['content-type'] = 'application/json; charset=UTF-8';
-    res.writeHead(r.status, headers);
-    res.end(r.body === undefined ? undefined : JSON.stringify(r.body));
+  function send(res: ServerResponse, r: Res): void {
+    sendJson(res, r, 'application/json; charset=UTF-8');
   }
 
   return {

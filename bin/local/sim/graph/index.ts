@@ -24,7 +24,7 @@ import { newUser, openState, type GraphGroup, type GraphUser, type SimSubscripti
 import { notifications, type Delivery } from './subscriptions';
 import { tokenEndpoint } from './token';
 import { usersRoute } from './users';
-import { listenOnLoopback, readRequest } from '../loopback';
+import { listenOnLoopback, readRequest, sendJson } from '../loopback';
 
 export type { GraphGroup, GraphUser, SimSubscription } from './state';
 export type { NotifyFn } from './context';
@@ -177,11 +177,8 @@ export function createGraphSim(o: GraphSimOptions = {}): GraphSim {
     })().catch((err) => send(res, gErr(500, 'InternalServerError', String((err as Error).message))));
   }
 
-  function send(res: ServerResponse, r: Res) {
-    const headers: Record<string, string> = { ...r.headers };
-    if (r.body !== undefined) headers['content-type'] = 'application/json';
-    res.writeHead(r.status, headers);
-    res.end(r.body === undefined ? undefined : JSON.stringify(r.body));
+  function send(res: ServerResponse, r: Res): void {
+    sendJson(res, r, 'application/json');
   }
 
   return {
