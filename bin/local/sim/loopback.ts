@@ -90,3 +90,20 @@ export function sendJson(res: ServerResponse, answer: JsonAnswer, contentType: s
   res.writeHead(answer.status, headers);
   res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
 }
+
+/** A request as a simulator's resource modules see it, once the path is split and the body parsed. */
+export interface RoutedRequest {
+  method: string;
+  /** Path segments below the API's root, URL-decoded. */
+  seg: string[];
+  query: URLSearchParams;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  /** The JSON body as an object ({} when there is none). */
+  body: Record<string, unknown>;
+  /** Base URL of the mount (links are built on it). */
+  base: string;
+}
+
+/** A resource module: its answer, or undefined when the request is not its route. */
+export type Route<R extends JsonAnswer = JsonAnswer> = (req: RoutedRequest) => R | undefined | Promise<R | undefined>;

@@ -3,12 +3,10 @@
  * Google's error body, and `changed()` — the one door for a user change, which notifies the
  * users.watch channels as Google does.
  */
+import type { JsonAnswer, Route as LoopbackRoute, RoutedRequest } from '../loopback';
 import type { GoogleState } from './state';
 
-export interface Res {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
+export interface Res extends JsonAnswer {
   /** A user write's user as it was before (recorded for the conformance probe, never sent). */
   before?: unknown;
 }
@@ -36,21 +34,9 @@ export interface SimOptions {
   undeleteDays: number;
 }
 
-export interface SimRequest {
-  method: string;
-  /** Path segments after the mount, URL-decoded ('admin', 'directory', 'v1', 'users', …). */
-  seg: string[];
-  query: URLSearchParams;
-  /** Lower-case names. */
-  headers: Record<string, string>;
-  /** The JSON body as an object ({} when there is none). */
-  body: Record<string, unknown>;
-  /** Base URL of the mount. */
-  base: string;
-}
-
-/** A resource module: its answer, or undefined when the request is not its route. */
-export type Route = (req: SimRequest) => Res | undefined | Promise<Res | undefined>;
+/** Segments after the mount ('admin', 'directory', 'v1', 'users', …). */
+export type SimRequest = RoutedRequest;
+export type Route = LoopbackRoute<Res>;
 
 export type UserEvent = 'add' | 'update' | 'delete' | 'undelete' | 'makeAdmin';
 

@@ -3,6 +3,7 @@
  * clock, the pager, and `changed()` — the one door for a user change, which both logs it for
  * the delta query and notifies the subscriptions, as Graph does.
  */
+import type { Route as LoopbackRoute, RoutedRequest } from '../loopback';
 import type { Pager, Res } from './odata';
 import type { GraphState } from './state';
 
@@ -21,21 +22,9 @@ export interface SimOptions {
   validationTimeoutMs: number;
 }
 
-export interface SimRequest {
-  method: string;
-  /** Path segments after `/v1.0`, URL-decoded. */
-  seg: string[];
-  query: URLSearchParams;
-  /** Lower-case names. */
-  headers: Record<string, string>;
-  /** The JSON body as an object ({} when there is none). */
-  body: Record<string, unknown>;
-  /** Base URL of the mount (links are built on it). */
-  base: string;
-}
-
-/** A resource module: its answer, or undefined when the request is not its route. */
-export type Route = (req: SimRequest) => Res | undefined | Promise<Res | undefined>;
+/** Segments after `/v1.0`. */
+export type SimRequest = RoutedRequest;
+export type Route = LoopbackRoute<Res>;
 
 export interface SimContext {
   state: GraphState;

@@ -7,12 +7,9 @@
  * still honoured by skipping from the start.
  */
 import { randomUUID } from 'node:crypto';
+import type { JsonAnswer } from '../loopback';
 
-export interface Res {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
+export type Res = JsonAnswer;
 
 export function gErr(status: number, code: string, message: string, extra: Record<string, unknown> = {}): Res {
   return {
