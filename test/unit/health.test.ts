@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGraphSim, type GraphSim } from '../../bin/local/sim/graph';
 import { GraphDirectory } from '../../functions/mailbox/graph/directory';
-import { graphSubscriptionProbe, graphTokenProbe } from '../../functions/mailbox/graph/health';
+import { graphSubscriptionProbe } from '../../functions/mailbox/graph/health';
+import { tokenProbe } from '../../functions/mailbox/token-probe';
 import { createHealthHandler, powertoolsFailureMetrics } from '../../functions/handlers/health';
 import { checkHealth, wecomTokenProbe, type HealthDeps } from '../../functions/sync/health';
 
@@ -58,7 +59,7 @@ function deps(over: { appSecret?: string; graphSecret?: string } = {}): HealthDe
       app: wecomTokenProbe(wecomBase, 'wwcorp', over.appSecret ?? 'app-secret-1'),
     },
     // The Graph provider's checks (mailbox/graph/health.ts), as connection.health() gives them.
-    mailbox: [graphTokenProbe(graph.client), graphSubscriptionProbe({ listSubscriptions: () => graph.listSubscriptions() })],
+    mailbox: [tokenProbe('graph-token', graph.client), graphSubscriptionProbe({ listSubscriptions: () => graph.listSubscriptions() })],
     queueDepth: async () => ({ queue: 3, deadLetters: 0 }),
     now: () => NOW,
   };

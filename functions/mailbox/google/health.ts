@@ -1,7 +1,7 @@
 /**
  * Google's health checks, run by the scheduled health function and `wecom-sync status`
  * (sync/health.ts runs them with a timeout and redacts what they throw):
- * - `google-token`: a token request with the configured key and delegation, bypassing the
+ * - `google-token` (mailbox/token-probe.ts): a token request with the configured key and delegation, bypassing the
  *   adapter's cache: does the key still exist, is the scope still delegated, is the admin
  *   still an admin — right now;
  * - `google-channel` (push feed only): does every watched event have a live channel that
@@ -13,17 +13,6 @@
  */
 import type { MailboxHealthProbe } from '../provider';
 import type { ChannelRecord } from './channels';
-import type { GoogleClient } from './client';
-
-export function googleTokenProbe(client: Pick<GoogleClient, 'requestToken'>): MailboxHealthProbe {
-  return {
-    name: 'google-token',
-    run: async () => {
-      await client.requestToken();
-      return { ok: true, detail: 'token ok' };
-    },
-  };
-}
 
 export interface ChannelProbeOptions {
   channels: () => Promise<ChannelRecord[]>;

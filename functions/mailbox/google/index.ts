@@ -23,7 +23,8 @@ import { GoogleClient } from './client';
 import { GOOGLE_SECRET_ENV, googleCapabilities, googleCredentials } from './config';
 import { GoogleDirectory } from './directory';
 import { catchUp, feedStateStore, type FeedState } from './feed';
-import { googleChannelProbe, googleTokenProbe } from './health';
+import { tokenProbe } from '../token-probe';
+import { googleChannelProbe } from './health';
 import { googleNotifications } from './notifications';
 
 export const google: MailboxProvider = {
@@ -100,7 +101,7 @@ export const google: MailboxProvider = {
       directory,
       capabilities,
       health: (o = {}) => [
-        googleTokenProbe(client),
+        tokenProbe('google-token', client),
         // Google cannot list channels: only the remembered ones can be checked (the state table).
         ...(push && options.feed?.cursor
           ? [googleChannelProbe({ channels: async () => (await store.load()).channels, events: settings.watchEvents, ...(settings.notificationUrl ? { address: settings.notificationUrl } : {}), ...o })]

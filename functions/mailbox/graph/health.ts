@@ -1,25 +1,14 @@
 /**
  * Graph's health checks, run by the scheduled health function and `wecom-sync status`
  * (sync/health.ts runs them with a timeout and redacts what they throw):
- * - `graph-token`: a token request with the configured secret, bypassing the adapter's cache:
- *   the point is to learn whether the secret still works right now (it expires in Entra);
+ * - `graph-token` (mailbox/token-probe.ts): a token request with the configured secret,
+ *   bypassing the adapter's cache: does the secret still work right now (it expires in Entra)?
  * - `graph-subscription` (push feed only): is our subscription on /users there, and does it
  *   live longer than `minSubscriptionHours` (default 24)? Less means renewal is failing, and
  *   mailbox offboarding would go unnoticed until the next reconcile.
  */
 import type { MailboxHealthProbe } from '../provider';
-import type { GraphClient } from './client';
 import type { GraphSubscription } from './subscriptions';
-
-export function graphTokenProbe(client: Pick<GraphClient, 'requestToken'>): MailboxHealthProbe {
-  return {
-    name: 'graph-token',
-    run: async () => {
-      await client.requestToken();
-      return { ok: true, detail: 'token ok' };
-    },
-  };
-}
 
 export interface SubscriptionProbeOptions {
   listSubscriptions: () => Promise<GraphSubscription[]>;

@@ -16,7 +16,8 @@ import { graphNotifications } from './notifications';
 import { GraphClient } from './client';
 import { GRAPH_CLOUDS, GRAPH_SECRET_ENV, graphCapabilities, graphCredentials } from './config';
 import { GraphDirectory } from './directory';
-import { graphSubscriptionProbe, graphTokenProbe } from './health';
+import { tokenProbe } from '../token-probe';
+import { graphSubscriptionProbe } from './health';
 import { ensureGraphSubscriptions } from './subscriptions';
 
 export const graph: MailboxProvider = {
@@ -64,7 +65,7 @@ export const graph: MailboxProvider = {
       directory,
       capabilities,
       health: (o = {}) => [
-        graphTokenProbe(client),
+        tokenProbe('graph-token', client),
         ...(push
           ? [graphSubscriptionProbe({ listSubscriptions: () => directory.listSubscriptions(), ...(settings.notificationUrl ? { notificationUrl: settings.notificationUrl } : {}), ...o })]
           : []),
