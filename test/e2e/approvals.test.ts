@@ -8,8 +8,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import type { LocalStack } from '../../bin/local/stack';
 import { runCli } from '../support/cli-process';
+import { startTestStack } from '../support/test-stack';
 
 const cli = (cwd: string, ...args: string[]) => runCli(cwd, args, 'ops-lead');
 
@@ -23,16 +24,7 @@ const enabledIds = () => accounts().filter((u) => u.accountEnabled).map((u) => u
 beforeAll(async () => {
   cwd = mkdtempSync(join(tmpdir(), 'approvals-e2e-'));
   mkdirSync(join(cwd, '.data'));
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: join(cwd, '.data'),
-    persist: false,
-    env: { PATH: process.env.PATH },
-    print: () => undefined,
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-    auditDigestIntervalMs: 0,
-  });
+  stack = await startTestStack(join(cwd, '.data'), { auditDigestIntervalMs: 0 });
   for (const userid of ids) {
     const res = await fetch(`${stack.baseUrl}/_sim/wecom/users`, {
       method: 'POST',

@@ -8,8 +8,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import type { LocalStack } from '../../bin/local/stack';
 import { runCli } from '../support/cli-process';
+import { startTestStack } from '../support/test-stack';
 
 const cli = (cwd: string, ...args: string[]) => runCli(cwd, args);
 
@@ -21,15 +22,7 @@ beforeAll(async () => {
   cwd = mkdtempSync(join(tmpdir(), 'cli-e2e-'));
   empty = mkdtempSync(join(tmpdir(), 'cli-empty-'));
   mkdirSync(join(cwd, '.data'));
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: join(cwd, '.data'),
-    persist: false,
-    env: { PATH: process.env.PATH },
-    print: () => undefined,
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-  });
+  stack = await startTestStack(join(cwd, '.data'));
   const sim = stack.wecomSim!;
   sim.departments.set(1, { id: 1, name: 'Root', parentid: 0 } as never);
   sim.departments.set(2, { id: 2, name: '技术部', parentid: 1 } as never);

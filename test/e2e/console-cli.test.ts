@@ -11,8 +11,9 @@ import { consoleCommand } from '../../bin/cli/commands';
 import type { Io } from '../../bin/cli/output';
 import { localTarget, type CliTarget } from '../../bin/cli/target';
 import { osUser } from '../../bin/console/identity';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import type { LocalStack } from '../../bin/local/stack';
 import { main } from '../../bin/wecom-sync';
+import { startTestStack } from '../support/test-stack';
 
 let cwd: string;
 let stack: LocalStack;
@@ -21,7 +22,7 @@ let target: CliTarget;
 beforeAll(async () => {
   cwd = mkdtempSync(join(tmpdir(), 'console-cli-'));
   mkdirSync(join(cwd, '.data'));
-  stack = await startLocalStack({ port: 0, dataDir: join(cwd, '.data'), persist: false, env: { PATH: process.env.PATH }, print: () => undefined, graceIntervalMs: 0, subscriptionIntervalMs: 0, auditDigestIntervalMs: 0 });
+  stack = await startTestStack(join(cwd, '.data'), { auditDigestIntervalMs: 0 });
   target = await localTarget({ dataDir: join(cwd, '.data') });
 }, 60_000);
 

@@ -21,7 +21,8 @@ import { reconcileCommand } from '../../bin/cli/commands';
 import { localTarget, type CliTarget } from '../../bin/cli/target';
 import { createConsole, serveConsole, type ConsoleServer, type OperatorConsole } from '../../bin/console/index';
 import { osUser } from '../../bin/console/identity';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import type { LocalStack } from '../../bin/local/stack';
+import { startTestStack } from '../support/test-stack';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The flags this machine needs (see the machine notes): no sandbox as root, no GPU, and no
@@ -64,16 +65,7 @@ beforeAll(async () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} missing: apt-get install -y chromium (see .ci/run)`).toBe(true);
   cwd = mkdtempSync(join(tmpdir(), 'console-e2e-'));
   mkdirSync(join(cwd, '.data'));
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: join(cwd, '.data'),
-    persist: false,
-    env: { PATH: process.env.PATH },
-    print: () => undefined,
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-    auditDigestIntervalMs: 0,
-  });
+  stack = await startTestStack(join(cwd, '.data'), { auditDigestIntervalMs: 0 });
   const sim = stack.wecomSim!;
   sim.departments.set(2, { id: 2, name: '技术部', parentid: 1 } as never);
   const people = [

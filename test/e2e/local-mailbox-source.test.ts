@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../bin/local/stack';
+import type { LocalStack } from '../../bin/local/stack';
+import { startTestStack } from '../support/test-stack';
 
 let dir: string;
 let stack: LocalStack;
@@ -46,16 +47,7 @@ async function until(userid: string, ok: (m: Record<string, unknown>) => boolean
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'local-mailbox-source-'));
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: dir,
-    persist: false,
-    env: { PATH: process.env.PATH, SYNC_CONFIG: '{"lifecycle":{"source":"mailbox"}}', LOCAL_QUEUE_VISIBILITY_SECONDS: '5' },
-    print: () => undefined,
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-    sweepIntervalMs: 0,
-  });
+  stack = await startTestStack(dir, { env: { SYNC_CONFIG: '{"lifecycle":{"source":"mailbox"}}', LOCAL_QUEUE_VISIBILITY_SECONDS: '5' }, sweepIntervalMs: 0 });
   await http('POST', '/_sim/wecom/departments', { id: 2, name: '技术部', parentid: 1 });
 }, 60_000);
 

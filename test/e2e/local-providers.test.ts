@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeMailbox, LocalConfigError, startLocalStack, type LocalStack } from '../../bin/local/stack';
+import { describeMailbox, LocalConfigError, type LocalStack } from '../../bin/local/stack';
+import { startTestStack } from '../support/test-stack';
 
 const dirs: string[] = [];
 const tmp = (prefix: string) => {
@@ -25,17 +26,7 @@ afterAll(() => {
 });
 
 function start(dir: string, env: Record<string, string>, lines: string[] = []) {
-  return startLocalStack({
-    port: 0,
-    dataDir: dir,
-    persist: false,
-    env: { PATH: process.env.PATH, ...env },
-    print: (l) => void lines.push(l),
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-    auditDigestIntervalMs: 0,
-    sweepIntervalMs: 0,
-  });
+  return startTestStack(dir, { env, print: (l) => void lines.push(l), auditDigestIntervalMs: 0, sweepIntervalMs: 0 });
 }
 
 async function http(stack: LocalStack, method: string, path: string, body?: unknown) {

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, withDotEnv, type LocalStack } from '../../bin/local/stack';
+import { withDotEnv, type LocalStack } from '../../bin/local/stack';
+import { startTestStack } from '../support/test-stack';
 
 let dir: string;
 let stack: LocalStack;
@@ -48,15 +49,7 @@ async function accountOf(userid: string, token: string) {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'local-stack-'));
-  stack = await startLocalStack({
-    port: 0,
-    dataDir: dir,
-    persist: false,
-    env: { PATH: process.env.PATH },
-    print: (l) => void lines.push(l),
-    graceIntervalMs: 0,
-    subscriptionIntervalMs: 0,
-  });
+  stack = await startTestStack(dir, { print: (l) => void lines.push(l) });
 }, 60_000);
 
 afterAll(async () => {
