@@ -21,6 +21,7 @@ import {
 // @ts-expect-error dynalite ships no types
 import dynalite from 'dynalite';
 import { tableDefinitions, type TableNames } from '../../functions/store/tables';
+import { waitActive } from './table-ready';
 
 export interface LocalDynamo {
   endpoint: string;
@@ -94,20 +95,6 @@ async function ensureTable(client: DynamoDBClient, def: CreateTableCommandInput,
     await putAll(client, name, JSON.parse(readFileSync(backup, 'utf8'), decodeBinary) as Array<Record<string, AttributeValue>>);
     rmSync(backup, { force: true });
   }
-}
-
-/**
- * CreateTable answers while the table is CREATING, as DynamoDB's does; dynalite turns it ACTIVE
- * on a timer even with createTableMs 0, and a write before that is refused as
- * ResourceNotFoundException (seen on a loaded CI host: the migration's refill raced it).
- */
-export async function waitActive(client: DynamoDBClient, name: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
-    if (Table?.TableStatus === 'ACTIVE') return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`table ${name} did not become active`);
 }
 
 /** DeleteTable completes asynchronously even in dynalite: wait until the name is free. */

@@ -24,7 +24,6 @@ import {
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
   CreateTableCommand,
-  DescribeTableCommand,
   PutItemCommand,
   QueryCommand,
   ResourceInUseException,
@@ -33,6 +32,7 @@ import {
   type DynamoDBClient,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
+import { waitActive } from './table-ready';
 
 export const LOCAL_QUEUE_TABLE = 'local-queue';
 
@@ -97,12 +97,7 @@ export class QueueStore {
     } catch (err) {
       if (!(err instanceof ResourceInUseException)) throw err;
     }
-    for (let i = 0; ; i++) {
-      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      if (Table?.TableStatus === 'ACTIVE') return;
-      if (i > 100) throw new Error(`table ${this.tableName} did not become active`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitActive(this.client, this.tableName);
   }
 
   /** Every item of this namespace, in key order (callers sort by seq). */

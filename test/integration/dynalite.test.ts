@@ -1,7 +1,8 @@
 /** The embedded DynamoDB both ways: in-process (local stack, tests) and as a child process (benchmarks). */
 import { GetItemCommand, ListTablesCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { dropTable, startDynalite, waitActive } from '../../bin/local/dynalite';
+import { dropTable, startDynalite } from '../../bin/local/dynalite';
+import { waitActive } from '../../bin/local/table-ready';
 
 describe.each([false, true])('startDynalite (childProcess %s)', (childProcess) => {
   it('creates the tables, serves the real client, and stops on close', async () => {

@@ -1,7 +1,8 @@
 import { CreateTableCommand, DeleteItemCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_AWS, startDynalite, waitActive, type LocalDynamo } from '../../bin/local/dynalite';
+import { LOCAL_AWS, startDynalite, type LocalDynamo } from '../../bin/local/dynalite';
+import { waitActive } from '../../bin/local/table-ready';
 import { startKmsServer, type KmsServer } from '../../bin/local/sim/kms';
 import { EnvelopeCipher } from '../../functions/security/envelope';
 import { storedAuditChainKey, type AuditChainKey } from '../../functions/security/audit-chain-key';
