@@ -16,8 +16,7 @@
  * their own loop, core/tencent.ts.
  */
 import { log } from '../core/log';
-import { backoffMs, type BackoffOptions } from '../core/retry';
-import type { TokenCache } from '../core/retry';
+import { backoffMs, TokenCache, type BackoffOptions } from '../core/retry';
 import { MailboxError } from './directory';
 
 export interface BearerTransport {
@@ -100,6 +99,50 @@ export async function fetchTokenWithRetry(
       if (!(err instanceof MailboxError) || !err.retryable || attempt >= t.maxRetries) throw err;
       await t.sleep(err.retryAfterMs ?? backoffMs(attempt, t.backoff));
     }
+  }
+}
+
+/** What a caller (tests, the health check) may set on a bearer client's transport. */
+export interface BearerClientOptions {
+  fetch?: typeof fetch;
+  now?: () => Date;
+  /** Retries of a throttled / unavailable call before giving up (default 4). */
+  maxRetries?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * The part of a bearer-token client that does not depend on the provider: its transport, the
+ * token cache in front of the provider's `requestToken`, and `send`. Graph and Google add how
+ * they get a token, their URLs and their judge of a refusal.
+ */
+export abstract class BearerClient {
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly maxRetries: number;
+  protected readonly fetchFn: typeof fetch;
+  private readonly cache: TokenCache;
+  private readonly transport: BearerTransport;
+
+  constructor(vendor: string, o: BearerClientOptions, backoff: BackoffOptions) {
+    this.fetchFn = o.fetch ?? fetch;
+    this.now = o.now ?? (() => new Date());
+    this.maxRetries = o.maxRetries ?? 4;
+    this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.cache = new TokenCache(() => fetchTokenWithRetry(() => this.requestToken(), this.transport), () => this.now().getTime());
+    this.transport = { vendor, fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff };
+  }
+
+  /** One token request, no cache, no retry: what the health probe asks (does the credential work right now?). */
+  abstract requestToken(): Promise<{ value: string; lifetimeMs: number }>;
+
+  /** The cached access token (fetched when missing or about to lapse). */
+  token(): Promise<string> {
+    return this.cache.get();
+  }
+
+  protected send(req: BearerRequest, judge: Judge): Promise<BearerResult> {
+    return bearerCall(this.transport, req, judge);
   }
 }
 

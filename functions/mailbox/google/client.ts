@@ -34,8 +34,8 @@
  *   template ('PUT /users/{id}'), never the concrete path.
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { backoffMs, retryAfterMs, TokenCache } from '../../core/retry';
-import { bearerCall, fetchTokenWithRetry, type BearerRequest, type BearerResult, type BearerTransport } from '../bearer-call';
+import { backoffMs, retryAfterMs } from '../../core/retry';
+import { BearerClient, type BearerClientOptions, type BearerRequest, type BearerResult } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { GOOGLE_API_BASE, GOOGLE_SCOPES, GOOGLE_TOKEN_AUDIENCE, GOOGLE_TOKEN_URL } from './config';
 
@@ -80,7 +80,7 @@ export function signServiceAccountJwt(o: ServiceAccountJwtInput): string {
   return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`;
 }
 
-export interface GoogleClientOptions {
+export interface GoogleClientOptions extends BearerClientOptions {
   clientEmail: string;
   privateKey: string;
   adminEmail: string;
@@ -89,11 +89,6 @@ export interface GoogleClientOptions {
   /** Default: https://oauth2.googleapis.com/token (the JWT's audience stays that, whatever this says). */
   tokenUrl?: string;
   scopes?: readonly string[];
-  fetch?: typeof fetch;
-  now?: () => Date;
-  /** Retries of a throttled / unavailable call before giving up (default 4). */
-  maxRetries?: number;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A call's route template, body and accepted statuses (see BearerRequest), and its query. */
@@ -103,38 +98,22 @@ export interface CallOptions extends Omit<BearerRequest, 'method' | 'url' | 'hea
 
 export type CallResult = BearerResult;
 
-export class GoogleClient {
+export class GoogleClient extends BearerClient {
   readonly apiBase: string;
   readonly tokenUrl: string;
   readonly scopes: readonly string[];
-  readonly now: () => Date;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly maxRetries: number;
-  private readonly fetchFn: typeof fetch;
-  private readonly cache: TokenCache;
-  private readonly transport: BearerTransport;
   private key?: KeyObject;
   /** Until when new calls hold back: the quota refused one (see call()). */
   private resumeAt = 0;
 
   constructor(private readonly opts: GoogleClientOptions) {
+    super('Google', opts, BACKOFF);
     this.apiBase = (opts.apiBase ?? GOOGLE_API_BASE).replace(/\/+$/, '');
     this.tokenUrl = opts.tokenUrl ?? GOOGLE_TOKEN_URL;
     this.scopes = opts.scopes ?? GOOGLE_SCOPES;
-    this.fetchFn = opts.fetch ?? fetch;
-    this.now = opts.now ?? (() => new Date());
-    this.maxRetries = opts.maxRetries ?? 4;
-    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.cache = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
-    this.transport = { vendor: 'Google', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
   }
 
-  /** The cached access token (fetched when missing or about to lapse). */
-  token(): Promise<string> {
-    return this.cache.get();
-  }
-
-  /** One token request, no cache, no retry: what the health probe asks (does the key and the delegation still work?). */
+  /** A JWT bearer grant (do the key and the delegation still work?). */
   async requestToken(): Promise<{ value: string; lifetimeMs: number }> {
     let assertion: string;
     try {
@@ -147,17 +126,13 @@ export class GoogleClient {
     return requestGoogleToken(this.fetchFn, this.tokenUrl, assertion);
   }
 
-  private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    return fetchTokenWithRetry(() => this.requestToken(), this.transport);
-  }
-
   async call(method: string, path: string, o: CallOptions): Promise<CallResult> {
     // A call starting while the quota is refusing waits for the shared pause instead of adding
     // one more refused request (the retries of calls already refused wait their own backoff).
     const paused = this.resumeAt - this.now().getTime();
     if (paused > 0) await this.sleep(paused);
     const { query, ...request } = o;
-    return bearerCall(this.transport, { method, url: this.url(path, query), ...request }, (status, json, headers) => {
+    return this.send({ method, url: this.url(path, query), ...request }, (status, json, headers) => {
       const error = googleError(status, json, o.route, retryAfterMs(headers.get('retry-after')));
       // The quota refused: calls starting from now on hold back for a while (see the header).
       if (error.kind === 'throttled') this.resumeAt = Math.max(this.resumeAt, this.now().getTime() + (error.retryAfterMs ?? backoffMs(0, BACKOFF)));

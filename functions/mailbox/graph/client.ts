@@ -17,12 +17,12 @@
  * - nextLink / deltaLink are absolute URLs: followed only when they point at our API base, so
  *   the bearer token is never sent anywhere else.
  */
-import { retryAfterMs, spreadRetryAfter, TokenCache } from '../../core/retry';
-import { bearerCall, fetchTokenWithRetry, type BearerRequest, type BearerResult, type BearerTransport, type Judge } from '../bearer-call';
+import { retryAfterMs, spreadRetryAfter } from '../../core/retry';
+import { BearerClient, type BearerClientOptions, type BearerRequest, type BearerResult, type Judge } from '../bearer-call';
 import { MailboxError, type MailboxErrorKind } from '../directory';
 import { graphCloud, graphScope, graphTokenUrl, type GraphCloud, type GraphCloudName } from './config';
 
-export interface GraphClientOptions {
+export interface GraphClientOptions extends BearerClientOptions {
   tenantId: string;
   clientId: string;
   clientSecret: string;
@@ -32,11 +32,6 @@ export interface GraphClientOptions {
   apiBase?: string;
   /** Default: the cloud's token service for `tenantId`. */
   tokenUrl?: string;
-  fetch?: typeof fetch;
-  now?: () => Date;
-  /** Retries of a throttled / unavailable call before giving up (default 4). */
-  maxRetries?: number;
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A call's route template, body, extra headers and accepted statuses (see BearerRequest). */
@@ -48,47 +43,27 @@ export const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 /** Graph's throttling guidance: back off from half a second up to 30 s unless Retry-After says otherwise. */
 export const BACKOFF = { baseMs: 500, capMs: 30_000 };
 
-export class GraphClient {
+export class GraphClient extends BearerClient {
   readonly cloud: GraphCloud;
   readonly apiBase: string;
   readonly tokenUrl: string;
   readonly scope: string;
-  readonly now: () => Date;
-  readonly sleep: (ms: number) => Promise<void>;
-  readonly maxRetries: number;
-  private readonly fetchFn: typeof fetch;
-  private readonly cache: TokenCache;
-  private readonly transport: BearerTransport;
 
   constructor(private readonly opts: GraphClientOptions) {
+    super('Graph', opts, BACKOFF);
     this.cloud = graphCloud(opts.cloud);
     this.apiBase = (opts.apiBase ?? this.cloud.graphHost).replace(/\/+$/, '');
     this.tokenUrl = opts.tokenUrl ?? graphTokenUrl(this.cloud, opts.tenantId);
     this.scope = graphScope(this.cloud);
-    this.fetchFn = opts.fetch ?? fetch;
-    this.now = opts.now ?? (() => new Date());
-    this.maxRetries = opts.maxRetries ?? 4;
-    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
-    this.cache = new TokenCache(() => this.fetchToken(), () => this.now().getTime());
-    this.transport = { vendor: 'Graph', fetchFn: this.fetchFn, tokens: this.cache, sleep: this.sleep, maxRetries: this.maxRetries, backoff: BACKOFF };
   }
 
-  /** The cached access token (fetched when missing or about to lapse). */
-  token(): Promise<string> {
-    return this.cache.get();
-  }
-
-  /** One token request, no cache, no retry: what the health probe asks (does the secret still work?). */
+  /** A client-credentials token request (does the secret still work?). */
   requestToken(): Promise<{ value: string; lifetimeMs: number }> {
     return requestGraphToken(this.fetchFn, this.tokenUrl, this.opts.clientId, this.opts.clientSecret, this.scope);
   }
 
-  private fetchToken(): Promise<{ value: string; lifetimeMs: number }> {
-    return fetchTokenWithRetry(() => this.requestToken(), this.transport);
-  }
-
   call(method: string, pathOrUrl: string, o: CallOptions): Promise<CallResult> {
-    return bearerCall(this.transport, { method, url: this.resolve(pathOrUrl), ...o }, judgeGraphRefusal(o.route));
+    return this.send({ method, url: this.resolve(pathOrUrl), ...o }, judgeGraphRefusal(o.route));
   }
 
   /** Absolute links (nextLink, deltaLink) must point at our API base: the bearer token is never sent anywhere else. */
